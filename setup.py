@@ -1,0 +1,49 @@
+"""Build the compiled kernel against numpy's headers and numpy's random C library.
+
+The kernel draws its random numbers from a numpy BitGenerator through ``npyrandom``
+(the static library numpy ships for exactly this, as in numpy/random/_examples/cython).
+There is no pure-Python fallback: if the extension cannot be built, installation fails.
+"""
+import os
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+NP_ROOT = os.path.dirname(np.__file__)
+NP_INCLUDE = np.get_include()
+NP_LIBDIRS = [
+    os.path.join(NP_ROOT, "random", "lib"),
+    os.path.join(NP_ROOT, "_core", "lib"),
+]
+
+# Compiler directives live here, in one place, for every .pyx in the project.
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": False,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": False,
+    "nonecheck": False,
+    "embedsignature": True,
+}
+
+# -O3 but no -ffast-math: the kernel must reproduce its Python twin bit for bit, so
+# floating-point contraction (FMA) is switched off too. No -march=native in the default build.
+CFLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno"]
+if os.environ.get("SIMRISK_NATIVE"):
+    CFLAGS.append("-march=native")
+
+extensions = [
+    Extension(
+        "simcore._kernel",
+        ["simcore/_kernel.pyx"],
+        include_dirs=[NP_INCLUDE],
+        library_dirs=NP_LIBDIRS,
+        libraries=["npyrandom", "npymath", "m"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+        extra_compile_args=CFLAGS,
+    )
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES))

@@ -1,0 +1,14 @@
+"""Errors the user can fix: a bad scenario or a bad option."""
+
+
+class ScenarioError(ValueError):
+    """A scenario (or option) is invalid.
+
+    ``field`` is the dotted path of the offending key (``markets.MCL.vol``), ``problem`` what
+    is wrong with it (``must be > 0``). ``str(err)`` is the one-line message shown to users.
+    """
+
+    def __init__(self, field: str, problem: str):
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}" if field else problem)
