@@ -1,0 +1,86 @@
+# Declarations for the compiled kernel: what it takes from numpy's random C library, and the
+# C structs it works on. Compiler directives are set in one place, setup.py.
+from libc.stdint cimport int8_t, int32_t, int64_t
+from numpy.random cimport bitgen_t
+
+cdef extern from "numpy/random/distributions.h":
+    # numpy's own generators (libnpyrandom): the same algorithms, hence the same numbers,
+    # as Generator.standard_normal / .random / .standard_gamma on the same BitGenerator.
+    void random_standard_normal_fill(bitgen_t *bitgen_state, Py_ssize_t cnt, double *out) nogil
+    void random_standard_uniform_fill(bitgen_t *bitgen_state, Py_ssize_t cnt, double *out) nogil
+    double random_standard_gamma(bitgen_t *bitgen_state, double shape) nogil
+
+
+cdef struct PlanC:
+    # read-only view of simcore._plan.Plan (see that module for meanings and shapes)
+    int n_days
+    int spd
+    int M
+    int K
+    int G
+    double dt
+    double capital
+    const double *logp0
+    const double *mu
+    const double *sigma
+    const double *chol          # [2, G, M, M]
+    const double *volmult       # [2, G]
+    const double *trans_cum     # [G, G]
+    int regime0
+    int win_lo
+    int win_hi
+    double student_nu
+    const double *gap_p
+    const double *gap_mu
+    const double *gap_sd
+    int gap_common
+    const int32_t *dir_mode
+    const int32_t *stop_kind
+    const double *stop_val
+    const int32_t *target_kind
+    const double *target_val
+    const double *alpha
+    const int32_t *max_hold
+    const int32_t *cooldown
+    const double *pv
+    const double *tick
+    const double *im
+    const double *mm
+    const double *comm
+    const double *tier_thr
+    const double *tier_buf
+    const double *tier_reach
+    const int32_t *tier_contract  # [K, M]
+    const int32_t *tier_max       # [K, M]
+    double risk_per_trade
+    double margin_cap
+    double slip_ticks
+    double ruin_level
+    double ruin_dd
+
+
+cdef struct OutC:
+    # caller-owned outputs (simcore._plan.BlockOutput)
+    int8_t *ruined
+    int32_t *ruin_day
+    int8_t *blown
+    int32_t *margin_calls
+    int32_t *trades
+    int32_t *wins
+    int32_t *skipped
+    double *final_equity
+    double *peak_equity
+    double *max_dd
+    int32_t *tier_day          # [n, K]
+    int64_t *m_trades
+    int64_t *m_wins
+    double *m_win_r
+    int64_t *m_win_rn
+    double *m_loss_r
+    int64_t *m_loss_rn
+    int64_t *m_skip            # [M, 3]
+    int64_t *m_gap_fills
+    int64_t *m_beyond_1r
+    int64_t *regime_days
+    int64_t *regime_spells
+    double *equity             # [n, n_days + 1] or NULL

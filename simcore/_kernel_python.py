@@ -1,0 +1,405 @@
+"""The readable reference for the compiled kernel (``simcore/_kernel.pyx``).
+
+This module *is* the model of SPEC sections 3-6 written out step by step in plain Python.
+The Cython kernel is a line-by-line translation of it, and the tests run both on the same
+inputs and the same random numbers and require identical per-path results (integers equal,
+floats equal to the last bit). Read this file to learn what the engine does; read the
+kernel to learn how it does it fast.
+
+Random numbers
+--------------
+Each block of ``n`` paths owns one numpy BitGenerator. The draws are laid out per step, in
+bulk, in a fixed order that does not depend on the state of any path (dead paths and flat
+markets still consume their share). That keeps every path's shocks identical across stress
+rows and capital levels (common random numbers), and lets the twin draw them with a plain
+``numpy.random.Generator`` on the same BitGenerator and get the very same numbers:
+
+  at the first step of days 2.. (a day boundary):
+      u_reg  = uniform(n)            if there is more than one regime
+      u_gap  = uniform(n * M)        if any market can gap
+      z_gap  = normal(n * M)         if any market can gap
+  every step:
+      z      = normal(n * M)         the shocks, path-major, markets innermost
+      g      = standard_gamma(nu/2, n)   if Student-t shocks (chi-square = 2 g)
+      u_exit = uniform(n * M)        the Brownian-bridge exit test
+      u_dir  = uniform(n * M)        if any strategy trades `both` directions
+
+Order of events in one step of one path
+---------------------------------------
+A. day boundary (first step of days 2..): regime switch; gaps move prices and fill stops
+   (at the post-gap price less slippage) and targets (at the target) that the jump crossed.
+B. entries: every flat market past its cooldown that the current tier trades opens
+   ``n = min(n_tier, n_risk, n_cap, n_funds)`` contracts at the price plus slippage;
+   ``n <= 0`` is a skipped entry, counted under the first binding reason of
+   risk -> margin_cap -> funds.
+C. prices move: ``log P += (mu + d*alpha - s^2/2) dt + s sqrt(dt) * t * (L z)_i`` with
+   ``s = sigma * volmult`` (regime, stress window), ``t`` the Student-t scale (1 if normal)
+   and ``d*alpha`` only while a trade is open.
+D. exits, per open position: stop (end price at/beyond it, or a uniform below the
+   Brownian-bridge crossing probability), then target (end price at/beyond it, or the same
+   uniform at or above one minus its crossing probability), then the time stop.
+E. accounting: equity ``E = cash + open P&L``; a margin call when ``E`` is below the open
+   positions' maintenance margin liquidates everything; peak, drawdown; ruin (absorbing:
+   positions are liquidated and the path stops) when ``E <= 0`` (blown), ``E < ruin_level``
+   or drawdown ``>= ruin_dd``.
+F. day end (last step of a day): ATR's EWMA takes the day's squared log return; tiers
+   reached today are recorded; the current tier is re-evaluated with demotion buffers.
+At the horizon, open positions close at the last price (no slippage) and count as trades.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._plan import (BOTH, SKIP_FUNDS, SKIP_MARGIN_CAP, SKIP_RISK, STOP_ATR, STOP_FIXED,
+                    STOP_NONE, TARGET_FIXED, TARGET_NONE, TARGET_R, BlockOutput, Plan)
+
+ATR_K = math.sqrt(8.0 / math.pi)   # E[high - low] of a Brownian day = sqrt(8/pi) * P * s
+WILDER = 14.0                      # Wilder's ATR period: EWMA weight 1/14
+# exp(-q) < 2**-53 for q >= BRIDGE_QMAX, below the resolution of the uniforms, so the bridge
+# probability is taken as 0 there (both implementations use the same cut-off).
+BRIDGE_QMAX = 37.0
+BIG = 1e18                         # "unbounded" contract count
+
+EXIT_STOP, EXIT_TARGET, EXIT_TIME, EXIT_FORCED, EXIT_END, EXIT_GAP = 1, 2, 3, 4, 5, 6
+
+
+def simulate_block(plan: Plan, rng: np.random.Generator, out: BlockOutput, on_event=None):
+    """Simulate ``len(out.ruined)`` paths of ``plan`` drawing from ``rng``; fill ``out``.
+
+    ``on_event(kind, **info)`` (optional, twin only) is called on every entry, exit and
+    margin call; tests use it to check invariants that the per-path summaries cannot show.
+    """
+    n = out.ruined.shape[0]
+    M, K, G = plan.M, plan.K, plan.G
+    T, spd, dt = plan.n_steps, plan.spd, plan.dt
+    sqrt_dt = math.sqrt(dt)
+    nu = plan.student_nu
+    has_gaps = bool(np.any(plan.gap_p > 0))
+    has_both = bool(np.any(plan.dir_mode == BOTH))
+    record = out.equity.shape[0] > 0
+    chol, volmult = plan.chol, plan.volmult
+    pv, tick, im, mm, comm = plan.pv, plan.tick, plan.im, plan.mm, plan.comm
+    slip_ticks = plan.slip_ticks
+
+    # ---- per-path state -----------------------------------------------------------------
+    alive = [True] * n
+    cash = [plan.capital] * n
+    peak = [plan.capital] * n
+    regime = [plan.regime0] * n
+    tier = [0] * n
+    logp = [[float(plan.logp0[i]) for i in range(M)] for _ in range(n)]
+    price = [[math.exp(logp[p][i]) for i in range(M)] for p in range(n)]
+    lclose = [[float(plan.logp0[i]) for i in range(M)] for _ in range(n)]
+    s2 = [[float(plan.sigma[i]) * float(plan.sigma[i]) / 252.0 for i in range(M)] for _ in range(n)]
+    # open position per market: None, or a dict
+    pos = [[None] * M for _ in range(n)]
+    next_entry = [[0] * M for _ in range(n)]
+
+    for p in range(n):
+        out.peak_equity[p] = plan.capital
+        tier[p] = _initial_tier(plan, plan.capital)
+        for k in range(K):
+            if plan.capital >= plan.tier_reach[k]:
+                out.tier_day[p, k] = 0
+        out.regime_spells[plan.regime0] += 1
+        if record:
+            out.equity[p, 0] = plan.capital
+
+    def close(p, i, fill, kind, t):
+        q = pos[p][i]
+        c, nq, s = q["c"], q["n"], q["dir"]
+        gross = s * nq * pv[c] * (fill - q["entry"])
+        cash[p] += gross - nq * comm[c]
+        pnl = gross - 2 * nq * comm[c]
+        out.trades[p] += 1
+        out.m_trades[i] += 1
+        win = pnl > 0.0
+        if win:
+            out.wins[p] += 1
+            out.m_wins[i] += 1
+        R = 0.0
+        if q["D"] > 0.0:
+            R = pnl / (q["D"] * pv[c] * nq)
+            if win:
+                out.m_win_r[i] += R
+                out.m_win_rn[i] += 1
+            else:
+                out.m_loss_r[i] += R
+                out.m_loss_rn[i] += 1
+        if kind == EXIT_GAP:
+            out.m_gap_fills[i] += 1
+            if q["D"] > 0.0 and R < -1.0:
+                out.m_beyond_1r[i] += 1
+        pos[p][i] = None
+        next_entry[p][i] = t + 1 + int(plan.cooldown[i])
+        if on_event is not None:
+            on_event("exit", path=p, market=i, step=t, kind=kind, fill=fill, pnl=pnl, R=R,
+                     contracts=nq)
+
+    def equity(p):
+        E = cash[p]
+        for i in range(M):
+            q = pos[p][i]
+            if q is not None:
+                E += q["dir"] * q["n"] * pv[q["c"]] * (price[p][i] - q["entry"])
+        return E
+
+    def liquidate(p, t, slip_on):
+        for i in range(M):
+            q = pos[p][i]
+            if q is not None:
+                fill = price[p][i]
+                if slip_on:
+                    fill = fill - q["dir"] * (slip_ticks * tick[q["c"]])
+                close(p, i, fill, EXIT_FORCED if slip_on else EXIT_END, t)
+
+    for t in range(T):
+        d, k = divmod(t, spd)
+        day = d + 1
+        boundary = (k == 0 and d > 0)
+        # ---- this step's random numbers, in the documented order --------------------------
+        if boundary and G > 1:
+            u_reg = rng.random(n)
+        if boundary and has_gaps:
+            u_gap = rng.random(n * M)
+            z_gap = rng.standard_normal(n * M)
+        z = rng.standard_normal(n * M)
+        if nu > 0.0:
+            gam = rng.standard_gamma(nu / 2.0, n)
+        u_exit = rng.random(n * M)
+        if has_both:
+            u_dir = rng.random(n * M)
+        w = 1 if plan.win_lo <= day <= plan.win_hi else 0
+
+        for p in range(n):
+            if not alive[p]:
+                continue
+            # ---- A. day boundary: regime switch, gaps --------------------------------------
+            if boundary and G > 1:
+                r = regime[p]
+                j = 0
+                while j < G - 1 and u_reg[p] >= plan.trans_cum[r, j]:
+                    j += 1
+                if j != r:
+                    regime[p] = j
+                    out.regime_spells[j] += 1
+            if boundary and has_gaps:
+                for i in range(M):
+                    src = 0 if plan.gap_common else i
+                    if u_gap[p * M + src] < plan.gap_p[src]:
+                        logp[p][i] += plan.gap_mu[i] + plan.gap_sd[i] * z_gap[p * M + src]
+                        price[p][i] = math.exp(logp[p][i])
+                        q = pos[p][i]
+                        if q is None:
+                            continue
+                        s = q["dir"]
+                        if q["has_stop"] and s * (logp[p][i] - q["lstop"]) <= 0.0:
+                            close(p, i, price[p][i] - s * (slip_ticks * tick[q["c"]]), EXIT_GAP, t)
+                        elif q["has_target"] and s * (logp[p][i] - q["ltarget"]) >= 0.0:
+                            close(p, i, q["target"], EXIT_TARGET, t)
+
+            # ---- B. entries ----------------------------------------------------------------
+            E = equity(p)
+            sum_im = 0.0
+            for i in range(M):
+                q = pos[p][i]
+                if q is not None:
+                    sum_im += q["n"] * im[q["c"]]
+            tr = tier[p]
+            for i in range(M):
+                if pos[p][i] is not None or t < next_entry[p][i]:
+                    continue
+                c = int(plan.tier_contract[tr, i])
+                if c < 0 or plan.tier_max[tr, i] <= 0:
+                    continue
+                P = price[p][i]
+                s = int(plan.dir_mode[i])
+                if s == BOTH:
+                    s = 1 if u_dir[p * M + i] < 0.5 else -1
+                sk = plan.stop_kind[i]
+                if sk == STOP_ATR:
+                    D = plan.stop_val[i] * ATR_K * P * math.sqrt(s2[p][i])
+                elif sk == STOP_FIXED:
+                    D = float(plan.stop_val[i])
+                else:
+                    D = 0.0
+                slip = slip_ticks * tick[c]
+                n_tier = float(plan.tier_max[tr, i])
+                if sk != STOP_NONE:
+                    n_risk = math.floor(plan.risk_per_trade * E / (D * pv[c] + slip * pv[c] + 2.0 * comm[c]))
+                else:
+                    n_risk = BIG
+                if plan.margin_cap < BIG:
+                    n_cap = math.floor(plan.margin_cap * E / im[c])
+                else:
+                    n_cap = BIG
+                n_funds = math.floor((E - sum_im) / im[c])
+                nd = min(n_tier, n_risk, n_cap, n_funds)
+                if nd <= 0.0:
+                    if n_risk <= 0.0:
+                        reason = SKIP_RISK
+                    elif n_cap <= 0.0:
+                        reason = SKIP_MARGIN_CAP
+                    else:
+                        reason = SKIP_FUNDS
+                    out.m_skip[i, reason] += 1
+                    out.skipped[p] += 1
+                    if on_event is not None:
+                        on_event("skip", path=p, market=i, step=t, reason=reason)
+                    continue
+                nq = int(nd)
+                fill = P + s * slip
+                q = {"c": c, "n": nq, "dir": s, "entry": fill, "D": D, "held": 0,
+                     "has_stop": False, "lstop": 0.0, "stop": 0.0,
+                     "has_target": False, "ltarget": 0.0, "target": 0.0}
+                if sk != STOP_NONE:
+                    stop = fill - s * D
+                    if stop > 0.0:
+                        q["has_stop"], q["stop"], q["lstop"] = True, stop, math.log(stop)
+                tk = plan.target_kind[i]
+                if tk != TARGET_NONE:
+                    if tk == TARGET_R:
+                        target = fill + s * (plan.target_val[i] * D)
+                    else:
+                        target = fill + s * plan.target_val[i]
+                    if target > 0.0:
+                        q["has_target"], q["target"], q["ltarget"] = True, target, math.log(target)
+                if on_event is not None:
+                    on_event("entry", path=p, market=i, step=t, contracts=nq, dir=s, fill=fill,
+                             D=D, equity=E, open_im=sum_im, n_tier=n_tier, n_risk=n_risk,
+                             n_cap=n_cap, n_funds=n_funds, im=im[c], tier=tr, contract=c)
+                pos[p][i] = q
+                cash[p] -= nq * comm[c]
+                E = E - nq * comm[c] - nq * pv[c] * slip
+                sum_im += nq * im[c]
+
+            # ---- C. prices move --------------------------------------------------------------
+            g = regime[p]
+            vm = volmult[w, g]
+            ts = math.sqrt((nu - 2.0) / (2.0 * gam[p])) if nu > 0.0 else 1.0
+            x0 = [0.0] * M
+            for i in range(M):
+                e = 0.0
+                for j in range(i + 1):
+                    e += chol[w, g, i, j] * z[p * M + j]
+                sig = plan.sigma[i] * vm
+                drift = plan.mu[i] - 0.5 * sig * sig
+                q = pos[p][i]
+                if q is not None:
+                    drift += q["dir"] * plan.alpha[i]
+                x0[i] = logp[p][i]
+                logp[p][i] += drift * dt + sig * sqrt_dt * ts * e
+                price[p][i] = math.exp(logp[p][i])
+
+            # ---- D. exits --------------------------------------------------------------------
+            for i in range(M):
+                q = pos[p][i]
+                if q is None:
+                    continue
+                q["held"] += 1
+                s = q["dir"]
+                u = u_exit[p * M + i]
+                sig = plan.sigma[i] * vm * ts
+                v = sig * sig * dt
+                x1 = logp[p][i]
+                hit = 0
+                if q["has_stop"]:
+                    b = s * (x1 - q["lstop"])
+                    if b <= 0.0:
+                        hit = EXIT_STOP
+                    else:
+                        qq = 2.0 * (s * (x0[i] - q["lstop"])) * b / v
+                        if qq < BRIDGE_QMAX and u < math.exp(-qq):
+                            hit = EXIT_STOP
+                if hit == 0 and q["has_target"]:
+                    b = s * (q["ltarget"] - x1)
+                    if b <= 0.0:
+                        hit = EXIT_TARGET
+                    else:
+                        qq = 2.0 * (s * (q["ltarget"] - x0[i])) * b / v
+                        if qq < BRIDGE_QMAX and u >= 1.0 - math.exp(-qq):
+                            hit = EXIT_TARGET
+                if hit == 0 and plan.max_hold[i] > 0 and q["held"] >= plan.max_hold[i]:
+                    hit = EXIT_TIME
+                if hit == EXIT_STOP:
+                    close(p, i, q["stop"] - s * (slip_ticks * tick[q["c"]]), hit, t)
+                elif hit == EXIT_TARGET:
+                    close(p, i, q["target"], hit, t)
+                elif hit == EXIT_TIME:
+                    close(p, i, price[p][i] - s * (slip_ticks * tick[q["c"]]), hit, t)
+
+            # ---- E. margin call, peak and drawdown, ruin ------------------------------------
+            E = equity(p)
+            any_open = False
+            sum_mm = 0.0
+            for i in range(M):
+                q = pos[p][i]
+                if q is not None:
+                    any_open = True
+                    sum_mm += q["n"] * mm[q["c"]]
+            if any_open and E < sum_mm:
+                out.margin_calls[p] += 1
+                if on_event is not None:
+                    on_event("margin_call", path=p, step=t, equity=E, maintenance=sum_mm)
+                liquidate(p, t, True)
+                E = cash[p]
+            if E > peak[p]:
+                peak[p] = E
+            dd = (peak[p] - E) / peak[p] if peak[p] > 0.0 else 1.0
+            if dd > out.max_dd[p]:
+                out.max_dd[p] = dd
+            if E <= 0.0 or E < plan.ruin_level or dd >= plan.ruin_dd:
+                liquidate(p, t, True)
+                if E <= 0.0 or cash[p] <= 0.0:
+                    out.blown[p] = 1
+                E = cash[p]
+                alive[p] = False
+                out.ruined[p] = 1
+                out.ruin_day[p] = day
+                out.final_equity[p] = E
+                out.peak_equity[p] = peak[p]
+                if record:
+                    out.equity[p, day:] = E
+                continue
+
+            # ---- F. day end: ATR, tiers reached, current tier --------------------------------
+            if k == spd - 1:
+                for i in range(M):
+                    r = logp[p][i] - lclose[p][i]
+                    s2[p][i] += (r * r - s2[p][i]) / WILDER
+                    lclose[p][i] = logp[p][i]
+                for j in range(K):
+                    if out.tier_day[p, j] < 0 and E >= plan.tier_reach[j]:
+                        out.tier_day[p, j] = day
+                tier[p] = _next_tier(plan, tier[p], E)
+                out.regime_days[regime[p]] += 1
+                if record:
+                    out.equity[p, day] = E
+
+    # ---- horizon: close what is open at the last price, no slippage -------------------------
+    for p in range(n):
+        if alive[p]:
+            liquidate(p, T - 1, False)
+            out.final_equity[p] = cash[p]
+            out.peak_equity[p] = peak[p]
+    return out
+
+
+def _initial_tier(plan: Plan, E: float) -> int:
+    tr = 0
+    for j in range(plan.K):
+        if E >= plan.tier_thr[j]:
+            tr = j
+    return tr
+
+
+def _next_tier(plan: Plan, cur: int, E: float) -> int:
+    """Highest tier whose threshold E meets, or that E holds with its demotion buffer
+    (only tiers at or below the current one can be held on a buffer)."""
+    tr = 0
+    for j in range(plan.K):
+        if E >= plan.tier_thr[j] or (j <= cur and E >= plan.tier_thr[j] * (1.0 - plan.tier_buf[j])):
+            tr = j
+    return tr
