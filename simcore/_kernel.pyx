@@ -132,6 +132,19 @@ cdef inline void liquidate(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_s
             close_pos(P, O, S, p, i, fill, EXIT_FORCED if slip_on else EXIT_END, t)
 
 
+cdef inline double track_drawdown(OutC *O, State *S, Py_ssize_t p, double E) noexcept nogil:
+    cdef double dd
+    if E > S.peak[p]:
+        S.peak[p] = E
+    if S.peak[p] > 0.0:
+        dd = (S.peak[p] - E) / S.peak[p]
+    else:
+        dd = 1.0
+    if dd > O.max_dd[p]:
+        O.max_dd[p] = dd
+    return dd
+
+
 cdef inline int initial_tier(const PlanC *P, double E) noexcept nogil:
     cdef int j, tr = 0
     for j in range(P.K):
@@ -439,19 +452,13 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t *rng, Py_ssize_t n) noexcep
                     O.margin_calls[p] += 1
                     liquidate(P, O, &S, p, t, True)
                     E = S.cash[p]
-                if E > S.peak[p]:
-                    S.peak[p] = E
-                if S.peak[p] > 0.0:
-                    dd = (S.peak[p] - E) / S.peak[p]
-                else:
-                    dd = 1.0
-                if dd > O.max_dd[p]:
-                    O.max_dd[p] = dd
+                dd = track_drawdown(O, &S, p, E)
                 if E <= 0.0 or E < P.ruin_level or dd >= P.ruin_dd:
                     liquidate(P, O, &S, p, t, True)
                     if E <= 0.0 or S.cash[p] <= 0.0:
                         O.blown[p] = 1
                     E = S.cash[p]
+                    track_drawdown(O, &S, p, E)
                     S.alive[p] = 0
                     O.ruined[p] = 1
                     O.ruin_day[p] = <int32_t>day
@@ -481,6 +488,7 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t *rng, Py_ssize_t n) noexcep
         for p in range(n):
             if S.alive[p]:
                 liquidate(P, O, &S, p, T - 1, False)
+                track_drawdown(O, &S, p, S.cash[p])
                 O.final_equity[p] = S.cash[p]
                 O.peak_equity[p] = S.peak[p]
 

@@ -135,7 +135,7 @@ def simulate_block(plan: Plan, rng: np.random.Generator, out: BlockOutput, on_ev
         pos[p][i] = None
         next_entry[p][i] = t + 1 + int(plan.cooldown[i])
         if on_event is not None:
-            on_event("exit", path=p, market=i, step=t, kind=kind, fill=fill, pnl=pnl, R=R,
+            on_event("exit", path=p, market=i, step=t, how=kind, fill=fill, pnl=pnl, R=R,
                      contracts=nq)
 
     def equity(p):
@@ -145,6 +145,15 @@ def simulate_block(plan: Plan, rng: np.random.Generator, out: BlockOutput, on_ev
             if q is not None:
                 E += q["dir"] * q["n"] * pv[q["c"]] * (price[p][i] - q["entry"])
         return E
+
+    def track_drawdown(p, E):
+        """Update the path's peak and maximum drawdown with equity E; return E's drawdown."""
+        if E > peak[p]:
+            peak[p] = E
+        dd = (peak[p] - E) / peak[p] if peak[p] > 0.0 else 1.0
+        if dd > out.max_dd[p]:
+            out.max_dd[p] = dd
+        return dd
 
     def liquidate(p, t, slip_on):
         for i in range(M):
@@ -345,16 +354,13 @@ def simulate_block(plan: Plan, rng: np.random.Generator, out: BlockOutput, on_ev
                     on_event("margin_call", path=p, step=t, equity=E, maintenance=sum_mm)
                 liquidate(p, t, True)
                 E = cash[p]
-            if E > peak[p]:
-                peak[p] = E
-            dd = (peak[p] - E) / peak[p] if peak[p] > 0.0 else 1.0
-            if dd > out.max_dd[p]:
-                out.max_dd[p] = dd
+            dd = track_drawdown(p, E)
             if E <= 0.0 or E < plan.ruin_level or dd >= plan.ruin_dd:
                 liquidate(p, t, True)
                 if E <= 0.0 or cash[p] <= 0.0:
                     out.blown[p] = 1
                 E = cash[p]
+                track_drawdown(p, E)   # the forced close's costs count in the drawdown
                 alive[p] = False
                 out.ruined[p] = 1
                 out.ruin_day[p] = day
@@ -382,6 +388,7 @@ def simulate_block(plan: Plan, rng: np.random.Generator, out: BlockOutput, on_ev
     for p in range(n):
         if alive[p]:
             liquidate(p, T - 1, False)
+            track_drawdown(p, cash[p])
             out.final_equity[p] = cash[p]
             out.peak_equity[p] = peak[p]
     return out

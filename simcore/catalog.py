@@ -61,9 +61,9 @@ def _pair(market: str, micro: str, full: str, pv_micro: float, pv_full: float,
           comm_micro: float, comm_full: float) -> dict[str, ContractSpec]:
     # initial = 110% of maintenance (CME's speculator convention), rounded to the dollar
     return {
-        micro: ContractSpec(market, pv_micro, tick_micro, round(1.1 * mm_micro), mm_micro,
+        micro: ContractSpec(market, pv_micro, tick_micro, float(round(1.1 * mm_micro)), mm_micro,
                             comm_micro),
-        full: ContractSpec(market, pv_full, tick_full, round(1.1 * mm_full), mm_full,
+        full: ContractSpec(market, pv_full, tick_full, float(round(1.1 * mm_full)), mm_full,
                            comm_full),
     }
 

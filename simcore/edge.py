@@ -33,9 +33,9 @@ r_b = b / c, this is a function of kappa and the barrier ratio only:
 Both branches are the same closed form multiplied through so that no exponential has a
 positive argument: nothing overflows for any finite (or infinite) drift, P -> 1 as kappa -> +inf
 and P -> 0 as kappa -> -inf. ``expm1`` keeps full relative precision as kappa -> 0; below
-|kappa| = 1e-12 the first-order series P = r_a + kappa r_a r_b / 2 (error O(kappa^2)) is used so that
-subnormal arguments never reach ``expm1``. P is strictly increasing in kappa, hence in alpha,
-which makes the root unique.
+|kappa| = 1e-12 the first-order series P = r_a + kappa r_a r_b / 2 (error O(kappa^2)) is used
+so that subnormal arguments never reach ``expm1``. P is strictly increasing in kappa, hence in
+alpha, which makes the root unique.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ _MAX_EXPAND = 2100        # doublings of the bracket before giving up (2**1024 o
 # hitting probability
 # ---------------------------------------------------------------------------------------------
 def _p_kappa(kappa: float, ra: float, rb: float) -> float:
-    """P(hit +b before -a) as a function of kappa = 2 nu (a + b) / sigma^2, ra = a/(a+b), rb = b/(a+b)."""
+    """P(hit +b before -a) from kappa = 2 nu (a + b) / sigma^2, ra = a/(a+b), rb = b/(a+b)."""
     if kappa > 0.0:
         if kappa < _SERIES_KAPPA:
             return ra + 0.5 * kappa * ra * rb

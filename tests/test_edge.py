@@ -40,7 +40,8 @@ def test_matches_textbook_formula(nu, sigma, a, b):
 
 def test_matches_independent_scale_function_integral():
     # P = int_{-a}^0 s'(x) dx / int_{-a}^{b} s'(x) dx with s'(x) = exp(-theta x), by quadrature
-    for nu, sigma, a, b in [(0.3, 0.2, 0.02, 0.03), (-1.0, 0.4, 0.1, 0.05), (0.05, 0.1, 0.01, 0.04)]:
+    for nu, sigma, a, b in [(0.3, 0.2, 0.02, 0.03), (-1.0, 0.4, 0.1, 0.05),
+                            (0.05, 0.1, 0.01, 0.04)]:
         th = 2 * nu / sigma**2
         num = quad(lambda x: math.exp(-th * x), -a, 0, epsabs=0, epsrel=1e-13)[0]
         den = quad(lambda x: math.exp(-th * x), -a, b, epsabs=0, epsrel=1e-13)[0]

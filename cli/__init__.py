@@ -1,0 +1,1 @@
+"""simrisk's command line: a thin Click layer over ``simcore``."""

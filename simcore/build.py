@@ -1,0 +1,224 @@
+"""Compile a validated :class:`~simcore.scenario.Scenario` into the kernel's :class:`Plan`.
+
+Everything the kernel needs is decided here, once, before any path is simulated. The mapping
+from scenario keys to plan arrays (SPEC 2-5 and 9):
+
+Time and money
+    ``n_days = horizon_days``, ``spd = steps_per_day``, ``dt = 1 / (252 * spd)`` years,
+    ``capital`` as given.
+
+Markets (index m, in the order the file lists them under ``markets``)
+    ``logp0 = log(price)``, ``mu = drift``, ``sigma = vol``. Markets that no tier trades are
+    still simulated (they are part of the correlation structure) but never trade.
+
+Correlation
+    R from the pairs (unlisted pairs 0) or the full matrix (reordered to market order);
+    ``chol[h, 0] = cholesky(R)`` (lower) for both halves h of the stress axis;
+    ``volmult = 1``; one regime (``trans_cum = [[1]]``, ``regime0 = 0``); empty stress
+    window (``win_lo = 1 > win_hi = 0``); normal shocks (``student_nu = 0``); no gaps.
+
+Strategies
+    ``dir_mode``: long -> LONG (1), short -> SHORT (-1), both -> BOTH (0).
+    Stop: ``{atr: k}`` -> (STOP_ATR, k); ``{points: x}`` -> (STOP_FIXED, x);
+    ``{ticks: n}`` -> (STOP_FIXED, n x tick size of the market's contract in the first tier
+    that trades it -- the distance stays fixed in price units when a later tier switches
+    to a contract with another tick); ``none`` -> (STOP_NONE, 0).
+    Target: ``{r: m}`` -> (TARGET_R, m); ``{points: x}`` -> (TARGET_FIXED, x);
+    ``none`` -> (TARGET_NONE, 0).
+    ``max_hold = max_hold_days x spd`` steps (0 = no time stop);
+    ``cooldown = cooldown_days x spd`` steps.
+    Untraded markets: LONG, no stop, no target, alpha 0, no time stop, no cooldown.
+
+Edge (alpha, annual log drift while a trade is open)
+    ``alpha: a`` -> a. ``win_rate: p`` -> :func:`simcore.edge.solve_alpha` with the start
+    price, drift, vol and the start distances: ATR stop ``k * sqrt(8/pi) * price * vol /
+    sqrt(252)``, ticks/points as above; ``r`` target ``m x stop distance``. Neither -> 0.
+
+Contracts (index c)
+    Every contract named in any tier, in order of first appearance; ``pv, tick, im, mm,
+    comm`` from the resolved table (catalog + the scenario's ``contracts:``).
+
+Tiers (index k, ascending)
+    ``tier_thr[0] = -inf`` (the first tier applies below every threshold; its ``at`` is only a
+    label), ``tier_thr[k] = at_k``; ``tier_buf[k] = demote_buffer`` (default 0);
+    ``tier_reach[k] = at_k`` (``-inf`` -- reached at day 0 -- for a first tier without
+    ``at``); ``tier_contract[k, m]`` = contract index or -1 (market not traded in tier k);
+    ``tier_max[k, m]`` = the count (0 where not traded).
+
+Rules
+    ``risk_per_trade`` as given; ``margin_cap`` as given, ``inf`` for none;
+    ``slip_ticks = slippage_ticks``; ``ruin_level = max(below, below_fraction x capital)`` over
+    the ones given (``-inf`` if neither); ``ruin_dd = max_drawdown`` (``inf`` if not given).
+
+Reporting extras: ``tier_labels`` (each tier's ``at``, None where omitted), ``alpha_source``
+("alpha", "win_rate" or "none" per market), ``target_win_rate`` (the stated win rate or None),
+and ``extras`` = {name, source, asset_class, stop_dist0, target_dist0, margins_as_of}.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._plan import (BOTH, LONG, SHORT, STOP_ATR, STOP_FIXED, STOP_NONE, TARGET_FIXED,
+                    TARGET_NONE, TARGET_R, Plan)
+from .catalog import MARGINS_AS_OF
+from .errors import ScenarioError
+from .scenario import TRADING_DAYS, Scenario
+
+__all__ = ["build_plan"]
+
+_DIR = {"long": LONG, "short": SHORT, "both": BOTH}
+
+
+def _f8(values) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float64)
+
+
+def _i4(values) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.int32)
+
+
+def _solve_alpha(scn: Scenario, m: str) -> float:
+    """Alpha for a stated win rate (SPEC 4), via simcore.edge (imported lazily)."""
+    from .edge import solve_alpha
+
+    st, mk = scn.strategies[m], scn.markets[m]
+    try:
+        return float(solve_alpha(_DIR[st.direction], mk.price, mk.drift, mk.vol,
+                                 scn.stop_distance0(m), scn.target_distance0(m), st.win_rate))
+    except ScenarioError:
+        raise
+    except (ValueError, ArithmeticError) as e:
+        raise ScenarioError(f"strategies.{m}.win_rate", str(e).splitlines()[0]) from None
+
+
+def _correlation_arrays(scn: Scenario) -> dict:
+    """One regime, no stress window, normal shocks, no gaps (SPEC 6 layers come later)."""
+    M = len(scn.markets)
+    L = np.linalg.cholesky(scn.correlation_matrix)
+    chol = np.empty((2, 1, M, M))
+    chol[:] = L
+    return dict(
+        chol=chol, volmult=np.ones((2, 1)), trans_cum=np.ones((1, 1)), regime0=0,
+        win_lo=1, win_hi=0, student_nu=0.0,
+        gap_p=np.zeros(M), gap_mu=np.zeros(M), gap_sd=np.zeros(M), gap_common=0,
+    )
+
+
+def build_plan(scenario: Scenario) -> Plan:
+    """Compile ``scenario`` (from :func:`simcore.scenario.load_scenario`) into a Plan.
+
+    See the module docstring for the mapping rules. Raises ScenarioError only if a stated
+    ``win_rate`` cannot be solved for an alpha; every other check happened at load time.
+    """
+    scn = scenario
+    spd = scn.steps_per_day
+    names = scn.market_names
+    M = len(names)
+    table = scn.contract_table
+
+    # --- markets -----------------------------------------------------------------------------
+    logp0 = _f8([math.log(scn.markets[m].price) for m in names])
+    mu = _f8([scn.markets[m].drift for m in names])
+    sigma = _f8([scn.markets[m].vol for m in names])
+
+    # --- strategies --------------------------------------------------------------------------
+    dir_mode = np.full(M, LONG, np.int32)
+    stop_kind = np.full(M, STOP_NONE, np.int32)
+    stop_val = np.zeros(M)
+    target_kind = np.full(M, TARGET_NONE, np.int32)
+    target_val = np.zeros(M)
+    alpha = np.zeros(M)
+    max_hold = np.zeros(M, np.int32)
+    cooldown = np.zeros(M, np.int32)
+    alpha_source = ["none"] * M
+    target_win_rate: list = [None] * M
+    stop0: list = [None] * M
+    target0: list = [None] * M
+    for i, m in enumerate(names):
+        st = scn.strategies.get(m)
+        if st is None:
+            continue
+        dir_mode[i] = _DIR[st.direction]
+        if st.stop is not None:
+            if st.stop.kind == "atr":
+                stop_kind[i], stop_val[i] = STOP_ATR, st.stop.value
+            else:                                   # points, or ticks in price units
+                stop_kind[i], stop_val[i] = STOP_FIXED, scn.stop_distance0(m)
+        if st.target is not None:
+            target_kind[i] = TARGET_R if st.target.kind == "r" else TARGET_FIXED
+            target_val[i] = st.target.value
+        max_hold[i] = st.max_hold_days * spd
+        cooldown[i] = st.cooldown_days * spd
+        stop0[i], target0[i] = scn.stop_distance0(m), scn.target_distance0(m)
+        if st.alpha is not None:
+            alpha[i], alpha_source[i] = st.alpha, "alpha"
+        elif st.win_rate is not None:
+            alpha[i], alpha_source[i] = _solve_alpha(scn, m), "win_rate"
+            target_win_rate[i] = st.win_rate
+
+    # --- contracts ---------------------------------------------------------------------------
+    cnames = scn.tier_contract_names
+    cidx = {c: j for j, c in enumerate(cnames)}
+    specs = [table[c] for c in cnames]
+    pv = _f8([s.point_value for s in specs])
+    tick = _f8([s.tick_size for s in specs])
+    im = _f8([s.initial_margin for s in specs])
+    mm = _f8([s.maintenance_margin for s in specs])
+    comm = _f8([s.commission for s in specs])
+
+    # --- tiers -------------------------------------------------------------------------------
+    K = len(scn.tiers)
+    mpos = {m: i for i, m in enumerate(names)}
+    tier_thr = np.full(K, -np.inf)
+    tier_buf = np.zeros(K)
+    tier_reach = np.full(K, -np.inf)
+    tier_contract = np.full((K, M), -1, np.int32)
+    tier_max = np.zeros((K, M), np.int32)
+    for k, tier in enumerate(scn.tiers):
+        if k > 0:
+            tier_thr[k] = tier.at
+        if tier.at is not None:
+            tier_reach[k] = tier.at
+        tier_buf[k] = tier.demote_buffer
+        for c, n in tier.contracts.items():
+            i = mpos[table[c].market]
+            tier_contract[k, i] = cidx[c]
+            tier_max[k, i] = n
+
+    # --- rules -------------------------------------------------------------------------------
+    rules, ruin = scn.rules, scn.rules.ruin
+    levels = [x for x in (ruin.below,
+                          None if ruin.below_fraction is None else ruin.below_fraction * scn.capital)
+              if x is not None]
+    ruin_level = max(levels) if levels else -math.inf
+    ruin_dd = ruin.max_drawdown if ruin.max_drawdown is not None else math.inf
+
+    plan = Plan(
+        n_days=int(scn.horizon_days), spd=int(spd), dt=1.0 / (TRADING_DAYS * spd),
+        capital=float(scn.capital),
+        market_names=tuple(names), logp0=logp0, mu=mu, sigma=sigma,
+        **_correlation_arrays(scn),
+        dir_mode=_i4(dir_mode), stop_kind=_i4(stop_kind), stop_val=_f8(stop_val),
+        target_kind=_i4(target_kind), target_val=_f8(target_val), alpha=_f8(alpha),
+        max_hold=_i4(max_hold), cooldown=_i4(cooldown),
+        contract_names=tuple(cnames), pv=pv, tick=tick, im=im, mm=mm, comm=comm,
+        tier_thr=_f8(tier_thr), tier_buf=_f8(tier_buf), tier_reach=_f8(tier_reach),
+        tier_contract=_i4(tier_contract), tier_max=_i4(tier_max),
+        risk_per_trade=float(rules.risk_per_trade),
+        margin_cap=math.inf if rules.margin_cap is None else float(rules.margin_cap),
+        slip_ticks=float(rules.slippage_ticks),
+        ruin_level=float(ruin_level), ruin_dd=float(ruin_dd),
+        tier_labels=tuple(t.at for t in scn.tiers),
+        alpha_source=tuple(alpha_source),
+        target_win_rate=tuple(target_win_rate),
+        extras={
+            "name": scn.name, "source": scn.source,
+            "asset_class": tuple(scn.asset_classes[m] for m in names),
+            "stop_dist0": tuple(stop0), "target_dist0": tuple(target0),
+            "margins_as_of": MARGINS_AS_OF,
+        },
+    )
+    plan.validate_arrays()
+    return plan

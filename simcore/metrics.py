@@ -1,0 +1,440 @@
+"""Across-path statistics of a run (SPEC 7) and the JSON object / table it is reported as (SPEC 10).
+
+Conventions
+-----------
+* Probabilities are sample proportions k / n over the ``n`` simulated paths, each with a 95%
+  Wilson score interval (:func:`wilson`).
+* Day statistics (day of ruin, first day a tier is reached) are nearest-rank percentiles
+  (``np.percentile(..., method="inverted_cdf")``), hence whole days, over the paths where the
+  event happened; ``None`` where it happened on no path (SPEC 1).
+* Money and drawdown percentiles use numpy's default (linear interpolation between order
+  statistics), so ``median`` is ``np.median``. ``std`` is the sample standard deviation
+  (ddof = 1; ``None`` with fewer than two paths).
+* Maximum drawdown is a fraction of peak equity (0.25 = 25%).
+* Every value in the summary is a plain JSON type (``int``, ``float``, ``str``, ``None``, ``list``,
+  ``dict``); non-finite numbers become ``None``, so ``json.dumps(summary, allow_nan=False)`` works.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ._plan import SKIP_REASONS, BlockOutput, Plan
+
+__all__ = ["wilson", "summarize", "format_table", "Z95"]
+
+#: two-sided 95% standard normal quantile, ``scipy.stats.norm.ppf(0.975)``
+Z95 = 1.959963984540054
+TRADING_DAYS = 252
+
+
+# ---------------------------------------------------------------------------------------------
+# Wilson score interval
+# ---------------------------------------------------------------------------------------------
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion with ``k`` successes out of ``n``.
+
+    The interval is the set of p with ``|k - n p| <= z sqrt(n p (1 - p))``, i.e.
+
+        centre = (k + z^2 / 2) / (n + z^2)
+        half   = z / (n + z^2) * sqrt(k (n - k) / n + z^2 / 4)
+        (lo, hi) = (centre - half, centre + half)
+
+    Unlike the Wald interval it stays inside [0, 1] and is informative at k = 0 and k = n:
+    ``lo`` is exactly 0 when k = 0 and ``hi`` exactly 1 when k = n.
+
+    ``n = 0`` (no paths, so no information) returns the whole range ``(0.0, 1.0)``, which keeps
+    the result a valid JSON number pair rather than NaN.
+
+    Raises ValueError unless 0 <= k <= n and z > 0.
+    """
+    k, n, z = int(k), int(n), float(z)
+    if n < 0 or k < 0 or k > n:
+        raise ValueError(f"wilson: need 0 <= k <= n, got k={k}, n={n}")
+    if not (z > 0.0 and math.isfinite(z)):
+        raise ValueError(f"wilson: z must be finite and > 0, got {z!r}")
+    if n == 0:
+        return 0.0, 1.0
+    z2 = z * z
+    denom = n + z2
+    centre = (k + 0.5 * z2) / denom
+    half = z / denom * math.sqrt(k * (n - k) / n + 0.25 * z2)
+    lo = 0.0 if k == 0 else max(0.0, centre - half)
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return lo, hi
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON-safe helpers
+# ---------------------------------------------------------------------------------------------
+def _f(x) -> float | None:
+    """Python float, or None for None / NaN / +-inf."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _i(x) -> int | None:
+    return None if x is None else int(x)
+
+
+def _ratio(num, den) -> float | None:
+    return None if den == 0 else _f(float(num) / float(den))
+
+
+def _prob(k: int, n: int) -> tuple[float | None, list[float]]:
+    lo, hi = wilson(k, n)
+    return _ratio(k, n), [lo, hi]
+
+
+def _day_percentiles(days: np.ndarray) -> dict[str, int | None]:
+    """Nearest-rank p10 / median / p90 of whole days (None for an empty sample)."""
+    if days.size == 0:
+        return {"p10": None, "median": None, "p90": None}
+    q = np.percentile(days, [10, 50, 90], method="inverted_cdf")
+    return {"p10": int(q[0]), "median": int(q[1]), "p90": int(q[2])}
+
+
+def _label(x) -> Any:
+    """A tier's `at` label as a plain JSON scalar (int when integral)."""
+    if x is None:
+        return None
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        if not math.isfinite(x):
+            return None
+        return int(x) if x.is_integer() and abs(x) < 2**53 else x
+    return str(x)
+
+
+def _opt(seq, k, default=None):
+    try:
+        return seq[k]
+    except (IndexError, TypeError, KeyError):
+        return default
+
+
+# ---------------------------------------------------------------------------------------------
+# summarize
+# ---------------------------------------------------------------------------------------------
+def summarize(plan: Plan, out: BlockOutput, paths: int, seed) -> dict:
+    """The SPEC 10 JSON object for one run.
+
+    Parameters
+    ----------
+    plan : Plan
+        The compiled plan the run used (names, tiers, alphas, horizon, capital).
+    out : BlockOutput
+        The whole run's output: per-path fields concatenated over blocks, per-market fields summed.
+    paths : int
+        Number of simulated paths; must equal the length of the per-path arrays.
+    seed : int or None
+        The run's seed, reported as given.
+
+    Returns
+    -------
+    dict with keys
+        ``name, paths, seed, horizon_days, horizon_years, steps_per_day, capital``;
+        ``ruin {probability, ci95, blown_probability, blown_ci95, day_median, day_p10, day_p90,
+        paths_ruined}``;
+        ``margin_calls {probability_any, ci95, mean_per_path, per_year, total}`` with
+        ``per_year = mean_per_path * 252 / horizon_days``;
+        ``tiers [{index, at, probability_reached, ci95, days_p10, days_median, days_p90}]``;
+        ``final_equity {mean, std, p5, p25, median, p75, p95, min, max}``;
+        ``max_drawdown {mean, p5, median, p95, max}`` (fractions of peak);
+        ``trades_per_path, wins, trades, win_rate, skipped_per_path``;
+        ``markets {NAME: {contracts, trades, wins, win_rate, avg_win_r, avg_loss_r, skipped,
+        skipped_by_reason {risk, margin_cap, funds}, alpha, alpha_source, target_win_rate,
+        gap_fills, beyond_1r}}`` for every market some tier trades;
+        ``regimes`` (only with more than one regime): per regime ``{name, share_of_days, spells,
+        mean_spell_days}``.
+        Ratios with a zero denominator (win rate without trades, average R without stopped
+        trades, day percentiles of an event that never happened) are ``None``.
+    """
+    n = int(paths)
+    n_out = int(np.asarray(out.ruined).shape[0])
+    if n != n_out:
+        raise ValueError(f"summarize: paths={n} but the output holds {n_out} paths")
+    horizon = int(plan.n_days)
+
+    ruined = np.asarray(out.ruined).astype(bool)
+    blown = np.asarray(out.blown).astype(bool)
+    ruin_day = np.asarray(out.ruin_day)
+    mc = np.asarray(out.margin_calls, dtype=np.int64)
+    trades = np.asarray(out.trades, dtype=np.int64)
+    wins = np.asarray(out.wins, dtype=np.int64)
+    skipped = np.asarray(out.skipped, dtype=np.int64)
+    feq = np.asarray(out.final_equity, dtype=float)
+    mdd = np.asarray(out.max_dd, dtype=float)
+    tier_day = np.asarray(out.tier_day).reshape(n, plan.K)
+
+    # --- ruin ---------------------------------------------------------------------------------
+    k_ruin = int(ruined.sum())
+    p_ruin, ci_ruin = _prob(k_ruin, n)
+    k_blown = int(blown.sum())
+    p_blown, ci_blown = _prob(k_blown, n)
+    rd = _day_percentiles(ruin_day[ruined & (ruin_day >= 0)])
+    ruin = {
+        "probability": p_ruin, "ci95": ci_ruin,
+        "blown_probability": p_blown, "blown_ci95": ci_blown,
+        "day_median": rd["median"], "day_p10": rd["p10"], "day_p90": rd["p90"],
+        "paths_ruined": k_ruin,
+    }
+
+    # --- margin calls ---------------------------------------------------------------------------
+    k_mc = int((mc > 0).sum())
+    p_mc, ci_mc = _prob(k_mc, n)
+    mean_mc = _ratio(int(mc.sum()), n)
+    margin_calls = {
+        "probability_any": p_mc, "ci95": ci_mc,
+        "mean_per_path": mean_mc,
+        "per_year": None if mean_mc is None or horizon <= 0 else mean_mc * TRADING_DAYS / horizon,
+        "total": int(mc.sum()),
+    }
+
+    # --- tiers ----------------------------------------------------------------------------------
+    tiers = []
+    for k in range(plan.K):
+        col = tier_day[:, k]
+        hit = col[col >= 0]
+        p_t, ci_t = _prob(int(hit.size), n)
+        d = _day_percentiles(hit)
+        if k < len(plan.tier_labels or ()):
+            at = _label(plan.tier_labels[k])
+        else:                                 # no labels: fall back to the reach threshold
+            at = _label(plan.tier_reach[k])
+        tiers.append({
+            "index": k, "at": at, "probability_reached": p_t, "ci95": ci_t,
+            "days_p10": d["p10"], "days_median": d["median"], "days_p90": d["p90"],
+        })
+
+    # --- final equity and drawdown --------------------------------------------------------------
+    if n:
+        fq = np.percentile(feq, [5, 25, 50, 75, 95])
+        dq = np.percentile(mdd, [5, 50, 95])
+        final_equity = {
+            "mean": _f(feq.mean()), "std": _f(feq.std(ddof=1)) if n > 1 else None,
+            "p5": _f(fq[0]), "p25": _f(fq[1]), "median": _f(fq[2]), "p75": _f(fq[3]),
+            "p95": _f(fq[4]), "min": _f(feq.min()), "max": _f(feq.max()),
+        }
+        max_drawdown = {"mean": _f(mdd.mean()), "p5": _f(dq[0]), "median": _f(dq[1]),
+                        "p95": _f(dq[2]), "max": _f(mdd.max())}
+    else:
+        final_equity = dict.fromkeys(("mean", "std", "p5", "p25", "median", "p75", "p95",
+                                      "min", "max"))
+        max_drawdown = dict.fromkeys(("mean", "p5", "median", "p95", "max"))
+
+    # --- markets --------------------------------------------------------------------------------
+    tier_contract = np.asarray(plan.tier_contract).reshape(plan.K, plan.M)
+    markets = {}
+    for m, name in enumerate(plan.market_names):
+        used = tier_contract[:, m]
+        if not (used >= 0).any():
+            continue
+        contracts = []
+        for c in used[used >= 0]:
+            cname = str(plan.contract_names[int(c)])
+            if cname not in contracts:
+                contracts.append(cname)
+        t_m, w_m = int(out.m_trades[m]), int(out.m_wins[m])
+        skips = [int(v) for v in np.asarray(out.m_skip)[m]]
+        src = _opt(plan.alpha_source, m)
+        twr = _opt(plan.target_win_rate, m)
+        markets[str(name)] = {
+            "contracts": contracts,
+            "trades": t_m, "wins": w_m, "win_rate": _ratio(w_m, t_m),
+            "avg_win_r": _ratio(float(out.m_win_r[m]), int(out.m_win_rn[m])),
+            "avg_loss_r": _ratio(float(out.m_loss_r[m]), int(out.m_loss_rn[m])),
+            "skipped": int(sum(skips)),
+            "skipped_by_reason": dict(zip(SKIP_REASONS, skips)),
+            "alpha": _f(plan.alpha[m]),
+            "alpha_source": None if src is None else str(src),
+            "target_win_rate": _f(twr),
+            "gap_fills": int(out.m_gap_fills[m]),
+            "beyond_1r": int(out.m_beyond_1r[m]),
+        }
+
+    n_trades, n_wins = int(trades.sum()), int(wins.sum())
+    summary = {
+        "name": None if plan.extras.get("name") is None else str(plan.extras.get("name")),
+        "paths": n,
+        "seed": _label(seed) if seed is not None else None,
+        "horizon_days": horizon,
+        "horizon_years": horizon / TRADING_DAYS,
+        "steps_per_day": int(plan.spd),
+        "capital": _f(plan.capital),
+        "ruin": ruin,
+        "margin_calls": margin_calls,
+        "tiers": tiers,
+        "final_equity": final_equity,
+        "max_drawdown": max_drawdown,
+        "trades": n_trades,
+        "wins": n_wins,
+        "win_rate": _ratio(n_wins, n_trades),
+        "trades_per_path": _ratio(n_trades, n),
+        "skipped_per_path": _ratio(int(skipped.sum()), n),
+        "markets": markets,
+    }
+
+    if plan.G > 1:
+        days = np.asarray(out.regime_days, dtype=np.int64)
+        spells = np.asarray(out.regime_spells, dtype=np.int64)
+        names = plan.extras.get("regime_names") or ()
+        total = int(days.sum())
+        summary["regimes"] = [{
+            "name": str(_opt(names, g, g)),
+            "share_of_days": _ratio(int(days[g]), total),
+            "spells": int(spells[g]),
+            "mean_spell_days": _ratio(int(days[g]), int(spells[g])),
+        } for g in range(plan.G)]
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# human table
+# ---------------------------------------------------------------------------------------------
+_DASH = "-"
+
+
+def _pct(x, digits: int = 2) -> str:
+    return _DASH if x is None else f"{100.0 * x:.{digits}f}%"
+
+
+def _ci(ci, digits: int = 2) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return _DASH
+    return f"[{_pct(ci[0], digits)}, {_pct(ci[1], digits)}]"
+
+
+def _money(x) -> str:
+    if x is None:
+        return _DASH
+    return f"-${-x:,.0f}" if x < 0 else f"${x:,.0f}"
+
+
+def _num(x, fmt: str = ",.2f") -> str:
+    return _DASH if x is None else format(x, fmt)
+
+
+def _int(x) -> str:
+    return _DASH if x is None else f"{int(x):,}"
+
+
+def _at(x) -> str:
+    if x is None:
+        return _DASH
+    if isinstance(x, (int, float)):
+        return _money(x)
+    return str(x)
+
+
+def _alpha(mk: dict) -> str:
+    a = mk.get("alpha")
+    if a is None:
+        return _DASH
+    s = f"{a:+.4f}"
+    twr = mk.get("target_win_rate")
+    if mk.get("alpha_source") == "win_rate" and twr is not None:
+        s += f" (wr {100 * twr:.0f}%)"
+    return s
+
+
+def format_table(summary: dict) -> str:
+    """The human-readable report printed by ``simrisk run`` (fits in 100 columns).
+
+    A header line (name, paths, seed, horizon in days and years, capital), then the sections
+    Ruin, Margin calls, Tiers, Final equity, Max drawdown, Markets (and Regimes when present).
+    Probabilities are percentages with their 95% Wilson interval, money is whole dollars with
+    thousands separators, drawdowns are percentages of peak equity, ``-`` marks a missing value.
+    """
+    from tabulate import tabulate
+
+    def table(rows, headers=(), align=None):
+        return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
+                        colalign=align)
+
+    s = summary
+    horizon = s.get("horizon_days")
+    years = f"{horizon / TRADING_DAYS:.2f}" if horizon is not None else _DASH
+    seed = s.get("seed")
+    head = (f"{s.get('name') or 'scenario'}: {_int(s.get('paths'))} paths, "
+            f"seed {_DASH if seed is None else seed}, "
+            f"horizon {_int(horizon)} days ({years} y), capital {_money(s.get('capital'))}")
+    parts = [head, ""]
+
+    ruin = s["ruin"]
+    parts += ["Ruin", table([
+        ["P(ruin)", _pct(ruin.get("probability")), _ci(ruin.get("ci95"))],
+        ["P(blown, equity <= 0)", _pct(ruin.get("blown_probability")),
+         _ci(ruin.get("blown_ci95"))],
+        ["Day of ruin p10 / median / p90",
+         f"{_int(ruin.get('day_p10'))} / {_int(ruin.get('day_median'))} / "
+         f"{_int(ruin.get('day_p90'))}", ""],
+    ], headers=("", "value", "95% CI"), align=("left", "right", "left")), ""]
+
+    mc = s["margin_calls"]
+    parts += ["Margin calls", table([
+        ["P(at least one)", _pct(mc.get("probability_any")), _ci(mc.get("ci95"))],
+        ["Mean per path", _num(mc.get("mean_per_path"), ",.3f"), ""],
+        ["Per year", _num(mc.get("per_year"), ",.3f"), ""],
+    ], headers=("", "value", "95% CI"), align=("left", "right", "left")), ""]
+
+    if s.get("tiers"):
+        rows = [[t.get("index", i), _at(t.get("at")), _pct(t.get("probability_reached")),
+                 _ci(t.get("ci95")) if t.get("ci95") else _DASH,
+                 _int(t.get("days_p10")), _int(t.get("days_median")), _int(t.get("days_p90"))]
+                for i, t in enumerate(s["tiers"])]
+        parts += ["Tiers (first day equity closes at or above the threshold)",
+                  table(rows, headers=("tier", "at", "P(reached)", "95% CI", "day p10",
+                                       "median", "p90"),
+                        align=("right", "right", "right", "left", "right", "right", "right")),
+                  ""]
+
+    fe = s["final_equity"]
+    keys = ("mean", "std", "p5", "p25", "median", "p75", "p95")
+    parts += ["Final equity", table([[_money(fe.get(k)) for k in keys]],
+                                    headers=("mean", "sd", "p5", "p25", "median", "p75", "p95"),
+                                    align=("right",) * 7), ""]
+
+    dd = s["max_drawdown"]
+    dkeys = [k for k in ("mean", "p5", "median", "p95", "max") if k in dd]
+    parts += ["Max drawdown (fraction of peak equity)",
+              table([[_pct(dd.get(k), 1) for k in dkeys]], headers=dkeys,
+                    align=("right",) * len(dkeys)), ""]
+
+    markets = s.get("markets") or {}
+    if markets:
+        rows = []
+        for name, mk in markets.items():
+            by = mk.get("skipped_by_reason") or {}
+            rows.append([name, _int(mk.get("trades")), _pct(mk.get("win_rate"), 1),
+                         _num(mk.get("avg_win_r"), "+.2f"), _num(mk.get("avg_loss_r"), "+.2f"),
+                         "/".join(_int(by.get(r)) for r in SKIP_REASONS), _alpha(mk)])
+        parts += ["Markets", table(rows, headers=("market", "trades", "win", "avg win R",
+                                                  "avg loss R", "skip risk/cap/funds", "alpha"),
+                                   align=("left", "right", "right", "right", "right", "right",
+                                          "left")), ""]
+        extra = [f"trades per path {_num(s.get('trades_per_path'), ',.1f')}"]
+        if s.get("win_rate") is not None:
+            extra.append(f"overall win rate {_pct(s['win_rate'], 1)}")
+        gaps = sum(int(mk.get("gap_fills") or 0) for mk in markets.values())
+        if gaps:
+            beyond = sum(int(mk.get("beyond_1r") or 0) for mk in markets.values())
+            extra.append(f"gap stop fills {gaps:,} ({beyond:,} beyond -1R)")
+        parts += ["; ".join(extra), ""]
+
+    if s.get("regimes"):
+        parts += ["Regimes", table(
+            [[r.get("name"), _pct(r.get("share_of_days"), 1), _int(r.get("spells")),
+              _num(r.get("mean_spell_days"), ",.1f")] for r in s["regimes"]],
+            headers=("regime", "share of days", "spells", "mean spell (days)"),
+            align=("left", "right", "right", "right")), ""]
+
+    return "\n".join(parts).rstrip() + "\n"

@@ -1,0 +1,118 @@
+"""Parallel runner: fixed-size blocks of paths, one ``SeedSequence`` child per block.
+
+Paths ``[b * BLOCK_SIZE, (b + 1) * BLOCK_SIZE)`` form block ``b`` and draw from
+``PCG64(SeedSequence(seed).spawn(n_blocks)[b])``. Which worker runs a block, and in what
+order blocks finish, cannot change a single number: results depend only on the plan, the
+seed and the number of paths (SPEC 8). Blocks run in threads (the kernel releases the GIL)
+through joblib, whose backend can be swapped (``backend="dask"`` for a dask.distributed
+cluster) without touching the blocks or their seeds.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional
+
+import numpy as np
+
+from ._plan import BLOCK_SIZE, BlockOutput, Plan
+
+
+def block_sizes(paths: int, block_size: int = BLOCK_SIZE) -> list[int]:
+    """Sizes of the blocks ``paths`` is cut into: full blocks, then the remainder."""
+    if paths < 1:
+        raise ValueError("paths must be >= 1")
+    full, rest = divmod(paths, block_size)
+    return [block_size] * full + ([rest] if rest else [])
+
+
+def _run_block(plan: Plan, seed_seq: np.random.SeedSequence, n: int,
+               record_equity: bool) -> BlockOutput:
+    from . import _kernel
+    out = BlockOutput.allocate(plan, n, record_equity)
+    _kernel.simulate_block(plan, np.random.PCG64(seed_seq), out)
+    return out
+
+
+def merge(outs: list[BlockOutput]) -> BlockOutput:
+    """Concatenate per-path fields and add per-block (per-market) sums, in block order."""
+    fields = {}
+    for name in BlockOutput.PER_PATH:
+        arrs = [getattr(o, name) for o in outs]
+        if name == "equity" and arrs[0].shape[0] == 0:
+            fields[name] = arrs[0]
+        else:
+            fields[name] = np.concatenate(arrs, axis=0)
+    for name in BlockOutput.PER_BLOCK:
+        fields[name] = np.sum([getattr(o, name) for o in outs], axis=0)
+    return BlockOutput(**fields)
+
+
+def resolve_jobs(jobs: Optional[int]) -> int:
+    if jobs is None or jobs == 0:
+        return os.cpu_count() or 1
+    if jobs < 0:
+        return max(1, (os.cpu_count() or 1) + 1 + jobs)
+    return int(jobs)
+
+
+def simulate(plan: Plan, paths: int, seed: int, *, jobs: Optional[int] = None,
+             backend: str = "threads", scheduler: Optional[str] = None,
+             progress: Optional[Callable[[int], None]] = None,
+             record_equity: bool = False, block_size: int = BLOCK_SIZE) -> BlockOutput:
+    """Simulate ``paths`` paths of ``plan`` with ``seed``; return the merged summaries.
+
+    ``jobs``: worker threads (None or 0 = every core, negative counts back from it).
+    ``backend``: ``"threads"`` (local) or ``"dask"`` (joblib's dask backend; ``scheduler`` is
+    the address of a dask.distributed scheduler, or None for a local cluster).
+    ``progress(n)`` is called with the number of paths done after each block.
+    """
+    plan.validate_arrays()
+    sizes = block_sizes(paths, block_size)
+    children = np.random.SeedSequence(seed).spawn(len(sizes))
+    tasks = list(zip(children, sizes))
+    n_jobs = resolve_jobs(jobs)
+
+    if backend == "threads" and (n_jobs == 1 or len(tasks) == 1):
+        outs = []
+        for ss, n in tasks:
+            outs.append(_run_block(plan, ss, n, record_equity))
+            if progress is not None:
+                progress(n)
+        return merge(outs)
+
+    import joblib
+
+    if backend == "threads":
+        ctx = joblib.parallel_config(backend="threading", n_jobs=n_jobs)
+    elif backend == "dask":
+        from .distributed import dask_config
+        ctx = dask_config(scheduler, n_jobs)
+    else:
+        raise ValueError(f"backend: unknown backend {backend!r} (threads or dask)")
+    with ctx:
+        gen = joblib.Parallel(return_as="generator")(
+            joblib.delayed(_run_block)(plan, ss, n, record_equity) for ss, n in tasks)
+        outs = []
+        for out in gen:
+            outs.append(out)
+            if progress is not None:
+                progress(out.ruined.shape[0])
+    return merge(outs)
+
+
+def run_scenario(scenario, *, paths: Optional[int] = None, seed: Optional[int] = None,
+                 jobs: Optional[int] = None, progress=None, backend: str = "threads",
+                 scheduler: Optional[str] = None) -> dict:
+    """Load (if given a path), compile, simulate and summarize a scenario: the JSON of SPEC 10."""
+    from .build import build_plan
+    from .metrics import summarize
+    from .scenario import load_scenario
+
+    if isinstance(scenario, (str, os.PathLike)):
+        scenario = load_scenario(scenario)
+    plan = build_plan(scenario)
+    paths = scenario.paths if paths is None else paths
+    seed = scenario.seed if seed is None else seed
+    out = simulate(plan, paths, seed, jobs=jobs, progress=progress, backend=backend,
+                   scheduler=scheduler)
+    return summarize(plan, out, paths, seed)

@@ -1,0 +1,742 @@
+"""Scenario files (SPEC 9): YAML -> a validated, immutable :class:`Scenario`.
+
+Two entry points::
+
+    load_scenario("scenarios/5k_four_asset.yaml")   # read + parse a file
+    parse_scenario(data_dict, source="<dict>")      # validate an already-loaded mapping
+
+Both raise :class:`~simcore.errors.ScenarioError` -- and only that -- for anything the user
+can fix: unreadable file, invalid YAML, duplicate key, unknown key, wrong type, value out of
+range, or an inconsistency between sections. The message is one line, ``field: problem``,
+with ``field`` the dotted path of the offending key (list items as ``[i]``, 0-based)::
+
+    markets.MCL.vol: must be > 0
+    captial: unknown key (did you mean capital?)
+    tiers[2].contracts.ES: trades SP500, which is not listed under markets
+    correlation: not positive definite (smallest eigenvalue -0.41)
+
+Validation happens in two stages:
+
+1. **Shape** -- pydantic v2 models mirroring SPEC 9 (``extra="forbid"``, strict types: a
+   quoted ``"756"`` or ``756.5`` is not an integer, ``yes`` is not a number). The first
+   pydantic error is translated into our one-line format; pydantic's own text never leaks.
+2. **Consistency** -- cross-field checks that need more than one key (correlation matrix,
+   contract table, tiers, strategies vs markets), in :func:`_cross_check`.
+
+Extending the format (e.g. ``regimes:``, ``stress:``, ``tails:``, ``gaps:``): add a model and
+an optional field to :class:`Scenario`, and, if it needs cross-field checks, a function to
+``_CHECKS``. Errors from either stage come out in the same format automatically.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import typing
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated, Any, Literal, Mapping, Optional, Union
+
+import numpy as np
+import yaml
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
+                      ValidationError, field_validator, model_validator)
+from pydantic_core import PydanticCustomError
+
+from .catalog import (ASSET_CLASSES, CATALOG, CONTRACT_FIELDS, ContractSpec,
+                      default_asset_class)
+from .errors import ScenarioError
+
+__all__ = [
+    "Scenario", "MarketSpec", "StrategySpec", "StopSpec", "TargetSpec", "RulesSpec",
+    "RuinSpec", "TierSpec", "ContractOverride", "CorrelationMatrixSpec",
+    "load_scenario", "parse_scenario", "load_yaml", "TRADING_DAYS", "ATR_FACTOR",
+    "DEFAULT_SEED", "DEFAULT_PATHS",
+]
+
+TRADING_DAYS = 252
+#: ATR = ATR_FACTOR * price * daily volatility: the expected high-low range of a Brownian
+#: path over one day (SPEC 4).
+ATR_FACTOR = math.sqrt(8.0 / math.pi)
+DEFAULT_SEED = 7          # SPEC 9's example value; any fixed value gives reproducible runs
+DEFAULT_PATHS = 10_000
+_MAX_STEPS = 2**31 - 1    # the kernel counts steps in int32
+
+# ------------------------------------------------------------------------------------------
+# YAML
+# ------------------------------------------------------------------------------------------
+_YAML_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(_YAML_BASE):  # type: ignore[misc, valid-type]
+    """PyYAML's safe loader (the C one when available) that rejects duplicate keys.
+
+    It also reads ``1e-4`` and ``2.5e3`` as numbers: YAML 1.1 (PyYAML) requires a dot and a
+    signed exponent, so it would otherwise read them as *strings* (YAML 1.2 behaviour).
+    """
+
+    def construct_document(self, node):
+        _check_duplicate_keys(node, "", set())
+        return super().construct_document(node)
+
+
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _join(path: str, key: Any) -> str:
+    if isinstance(key, int) and not isinstance(key, bool):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def _check_duplicate_keys(node, path: str, seen: set) -> None:
+    if id(node) in seen:          # anchors/aliases can make the graph cyclic
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
+                ident = (key.tag, key.value)
+                here = _join(path, key.value)
+                if ident in first:
+                    raise ScenarioError(here, f"duplicate key (lines {first[ident] + 1} and "
+                                              f"{key.start_mark.line + 1})")
+                first[ident] = key.start_mark.line
+            else:
+                here = path
+            _check_duplicate_keys(value, here, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicate_keys(item, _join(path, i), seen)
+
+
+def load_yaml(text: str, source: str = "<string>") -> Any:
+    """Parse YAML text safely; duplicate keys and syntax errors raise ScenarioError."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = e.problem or e.context or "syntax error"
+        raise ScenarioError(source, f"invalid YAML{where}: {what}") from None
+    except yaml.YAMLError as e:
+        raise ScenarioError(source, f"invalid YAML: {str(e).splitlines()[0]}") from None
+
+
+def load_scenario(path) -> "Scenario":
+    """Read, parse and validate a scenario file. Raises ScenarioError only."""
+    src = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(src, "no such file") from None
+    except IsADirectoryError:
+        raise ScenarioError(src, "is a directory, not a scenario file") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(src, "is not UTF-8 text") from None
+    except OSError as e:
+        raise ScenarioError(src, f"cannot read ({e.strerror or e})") from None
+    return parse_scenario(load_yaml(text, src), source=src)
+
+
+# ------------------------------------------------------------------------------------------
+# Models (shape). Field names are the scenario's key names (SPEC 9).
+# ------------------------------------------------------------------------------------------
+_NAME_RE = r"^[A-Za-z0-9_-]+$"
+Name = Annotated[str, Field(pattern=_NAME_RE)]
+Fraction01 = Annotated[float, Field(gt=0, lt=1)]
+AssetClass = Literal[ASSET_CLASSES]  # type: ignore[valid-type]
+
+
+def _is_none(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and v.strip().lower() == "none")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False,
+                              hide_input_in_errors=True)
+
+
+class MarketSpec(_Model):
+    """An underlying. ``vol`` and ``drift`` are annual fractions (0.18 = 18%)."""
+    price: float = Field(gt=0)
+    vol: float = Field(gt=0, le=2)
+    drift: float = Field(0.0, ge=-1, le=1)
+    asset_class: Optional[AssetClass] = None
+
+
+class StopSpec(_Model):
+    """Exactly one of ``atr`` (ATR multiple), ``points`` (price units), ``ticks``."""
+    atr: Optional[float] = Field(None, gt=0)
+    points: Optional[float] = Field(None, gt=0)
+    ticks: Optional[int] = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if sum(v is not None for v in (self.atr, self.points, self.ticks)) != 1:
+            raise PydanticCustomError("one_of", "give exactly one of atr, points, ticks "
+                                                "(or write `stop: none`)")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "atr" if self.atr is not None else "points" if self.points is not None else "ticks"
+
+    @property
+    def value(self) -> float:
+        return float(getattr(self, self.kind))
+
+
+class TargetSpec(_Model):
+    """Exactly one of ``r`` (multiple of the stop distance) or ``points`` (price units)."""
+    r: Optional[float] = Field(None, gt=0)
+    points: Optional[float] = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if (self.r is None) == (self.points is None):
+            raise PydanticCustomError("one_of", "give exactly one of r, points "
+                                                "(or write `target: none`)")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "r" if self.r is not None else "points"
+
+    @property
+    def value(self) -> float:
+        return float(getattr(self, self.kind))
+
+
+class StrategySpec(_Model):
+    """How one market is traded (SPEC 4). ``stop`` and ``target`` are required (may be none)."""
+    direction: Literal["long", "short", "both"]
+    stop: Optional[StopSpec]
+    target: Optional[TargetSpec]
+    alpha: Optional[float] = None
+    win_rate: Optional[Fraction01] = None
+    max_hold_days: int = Field(0, ge=0)
+    cooldown_days: int = Field(0, ge=0)
+
+    @field_validator("stop", "target", mode="before")
+    @classmethod
+    def _none_or_mapping(cls, v, info):
+        if _is_none(v):
+            return None
+        if not isinstance(v, dict):
+            forms = ("{atr: k}, {points: x}, {ticks: n}" if info.field_name == "stop"
+                     else "{r: m}, {points: x}")
+            raise PydanticCustomError("spec_form", f"must be {forms} or none")
+        return v
+
+    @field_validator("max_hold_days", "cooldown_days", mode="before")
+    @classmethod
+    def _none_is_zero(cls, v):
+        return 0 if _is_none(v) else v
+
+
+class RuinSpec(_Model):
+    """Any of the three; ruin when any is met. ``{}`` = never ruined."""
+    below: Optional[float] = Field(None, ge=0)
+    below_fraction: Optional[Fraction01] = None
+    max_drawdown: Optional[Fraction01] = None
+
+
+class RulesSpec(_Model):
+    risk_per_trade: float = Field(gt=0, le=1)
+    margin_cap: Optional[float] = Field(None, gt=0, le=1)
+    slippage_ticks: float = Field(1.0, ge=0)
+    ruin: RuinSpec = Field(default_factory=RuinSpec)
+
+    @field_validator("margin_cap", mode="before")
+    @classmethod
+    def _none(cls, v):
+        return None if _is_none(v) else v
+
+
+class TierSpec(_Model):
+    """One scaling tier: from equity ``at`` on, trade ``contracts`` (name -> most held)."""
+    at: Optional[float] = Field(None, gt=0)
+    contracts: dict[Name, Annotated[int, Field(ge=1)]]
+    demote_buffer: float = Field(0.0, ge=0, lt=1)
+
+
+class ContractOverride(_Model):
+    """Catalog override (any subset of fields) or a new contract (all six fields)."""
+    market: Optional[Name] = None
+    point_value: Optional[float] = Field(None, gt=0)
+    tick_size: Optional[float] = Field(None, gt=0)
+    initial_margin: Optional[float] = Field(None, gt=0)
+    maintenance_margin: Optional[float] = Field(None, gt=0)
+    commission: Optional[float] = Field(None, ge=0)
+
+
+class CorrelationMatrixSpec(_Model):
+    """Full-matrix form: ``matrix`` rows/columns in the order of ``order``."""
+    matrix: list[list[float]]
+    order: list[Name]
+
+
+def _correlation_form(v: Any) -> str:
+    return "<matrix>" if isinstance(v, dict) and ("matrix" in v or "order" in v) else "<pairs>"
+
+
+CorrelationSpec = Annotated[
+    Union[
+        Annotated[dict[str, Annotated[float, Field(ge=-1, le=1)]], Tag("<pairs>")],
+        Annotated[CorrelationMatrixSpec, Tag("<matrix>")],
+    ],
+    Discriminator(_correlation_form),
+]
+
+
+class Scenario(_Model):
+    """A validated scenario. Build it with :func:`load_scenario` / :func:`parse_scenario`
+    (``Scenario.model_validate`` alone skips the cross-field checks and the resolved tables).
+
+    Fields are the YAML keys (``name, capital, horizon_days, steps_per_day, paths, seed,
+    markets, correlation, contracts, strategies, rules, tiers``); dictionaries keep the
+    file's order. Derived, read-only views: :attr:`source`, :attr:`market_names`,
+    :attr:`contract_table`, :attr:`correlation_matrix`, :attr:`asset_classes`,
+    :attr:`traded_markets`, :attr:`tier_contract_names`, and the per-market helpers
+    :meth:`first_contract`, :meth:`start_atr`, :meth:`stop_distance0`,
+    :meth:`target_distance0`.
+    """
+    name: Optional[str] = Field(None, min_length=1)
+    capital: float = Field(gt=0)
+    horizon_days: int = Field(ge=1)
+    steps_per_day: int = Field(1, ge=1)
+    paths: int = Field(DEFAULT_PATHS, ge=1)
+    seed: int = Field(DEFAULT_SEED, ge=0)
+    markets: dict[Name, MarketSpec] = Field(min_length=1)
+    correlation: Optional[CorrelationSpec] = None
+    contracts: dict[Name, ContractOverride] = Field(default_factory=dict)
+    strategies: dict[Name, StrategySpec]
+    rules: RulesSpec
+    tiers: list[TierSpec] = Field(min_length=1)
+
+    _source: str = PrivateAttr("<dict>")
+    _contracts: Mapping[str, ContractSpec] = PrivateAttr(default_factory=dict)
+    _corr: Optional[np.ndarray] = PrivateAttr(None)
+
+    @field_validator("contracts", mode="before")
+    @classmethod
+    def _empty_contracts(cls, v):
+        return {} if v is None else v
+
+    # --- derived views ------------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        """Where the scenario came from (file path, or ``<dict>``)."""
+        return self._source
+
+    @property
+    def market_names(self) -> tuple[str, ...]:
+        """Markets in file order (the kernel's market order)."""
+        return tuple(self.markets)
+
+    @property
+    def contract_table(self) -> Mapping[str, ContractSpec]:
+        """Resolved contracts: the built-in catalog with the scenario's overrides and new
+        contracts applied (read-only)."""
+        return self._contracts
+
+    @property
+    def correlation_matrix(self) -> np.ndarray:
+        """The (M, M) correlation matrix in :attr:`market_names` order (read-only view)."""
+        v = self._corr.view()
+        v.flags.writeable = False
+        return v
+
+    @property
+    def asset_classes(self) -> dict[str, str]:
+        """Market -> asset class (the stated one, else the catalog default, else "other")."""
+        return {m: spec.asset_class or default_asset_class(m) for m, spec in self.markets.items()}
+
+    @property
+    def tier_contract_names(self) -> tuple[str, ...]:
+        """Every contract named in a tier, in order of first appearance."""
+        seen: dict[str, None] = {}
+        for tier in self.tiers:
+            for c in tier.contracts:
+                seen.setdefault(c, None)
+        return tuple(seen)
+
+    @property
+    def traded_markets(self) -> tuple[str, ...]:
+        """Markets some tier trades, in market order."""
+        traded = {self._contracts[c].market for c in self.tier_contract_names}
+        return tuple(m for m in self.markets if m in traded)
+
+    def first_contract(self, market: str) -> Optional[str]:
+        """The contract of the first tier that trades ``market`` (None if none does)."""
+        for tier in self.tiers:
+            for c in tier.contracts:
+                if self._contracts[c].market == market:
+                    return c
+        return None
+
+    def start_atr(self, market: str) -> float:
+        """ATR at the start, price units: sqrt(8/pi) * price * vol / sqrt(252)."""
+        m = self.markets[market]
+        return ATR_FACTOR * m.price * m.vol / math.sqrt(TRADING_DAYS)
+
+    def stop_distance0(self, market: str) -> Optional[float]:
+        """Stop distance in price units at the start (ATR stops at the starting ATR;
+        ticks x the tick size of :meth:`first_contract`); None without a stop/strategy."""
+        strat = self.strategies.get(market)
+        if strat is None or strat.stop is None:
+            return None
+        stop = strat.stop
+        if stop.kind == "atr":
+            return stop.value * self.start_atr(market)
+        if stop.kind == "points":
+            return stop.value
+        return stop.value * self._contracts[self.first_contract(market)].tick_size
+
+    def target_distance0(self, market: str) -> Optional[float]:
+        """Target distance in price units at the start (r x the start stop distance)."""
+        strat = self.strategies.get(market)
+        if strat is None or strat.target is None:
+            return None
+        if strat.target.kind == "points":
+            return strat.target.value
+        stop = self.stop_distance0(market)
+        return None if stop is None else strat.target.value * stop
+
+
+# ------------------------------------------------------------------------------------------
+# Parsing: shape errors -> ScenarioError
+# ------------------------------------------------------------------------------------------
+def parse_scenario(data: Any, source: str = "<dict>") -> Scenario:
+    """Validate a loaded mapping (e.g. ``yaml.safe_load`` output) into a :class:`Scenario`.
+
+    Raises :class:`ScenarioError` (first problem only, one line) and nothing else for bad input.
+    """
+    if data is None:
+        raise ScenarioError(source, "is empty")
+    if not isinstance(data, dict):
+        raise ScenarioError(source, f"must be a mapping of keys, not a {_kind(data)}")
+    try:
+        scn = Scenario.model_validate(data)
+    except ValidationError as e:
+        raise _to_scenario_error(e) from None
+    if scn.name is None:
+        stem = Path(source).stem if not source.startswith("<") else ""
+        scn = scn.model_copy(update={"name": stem or "unnamed"})
+    scn._source = source
+    for check in _CHECKS:
+        check(scn)
+    return scn
+
+
+def _kind(v: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number",
+            bool: "boolean"}.get(type(v), type(v).__name__)
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return str(x)
+
+
+def _field_of(loc: tuple) -> tuple[str, bool]:
+    """Dotted field from a pydantic loc; also whether the error is about a mapping key."""
+    path, is_key = "", False
+    for x in loc:
+        if x == "[key]":
+            is_key = True
+        elif isinstance(x, str) and x.startswith("<") and x.endswith(">"):
+            continue                    # tag of a tagged union (correlation form)
+        elif isinstance(x, int) and not isinstance(x, bool):
+            path = f"{path}[{x}]"
+        else:
+            path = _join(path, x)
+    return path, is_key
+
+
+_HINTS = {
+    "vol": " (annual, as a fraction: 0.18 means 18%)",
+    "drift": " (annual, as a fraction: 0.05 means 5%)",
+}
+
+
+def _to_scenario_error(exc: ValidationError) -> ScenarioError:
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(err["loc"])
+    field, is_key = _field_of(loc)
+    typ, ctx = err["type"], err.get("ctx") or {}
+    last = next((x for x in reversed(loc) if isinstance(x, str) and x != "[key]"), "")
+
+    if is_key:
+        problem = ("name must be a string" if typ == "string_type"
+                   else "invalid name: use only letters, digits, '_' and '-'")
+    elif typ == "missing":
+        problem = "missing"
+    elif typ == "extra_forbidden":
+        problem = "unknown key" + _did_you_mean(str(loc[-1]), _known_keys(loc[:-1]))
+    elif typ in ("int_type", "int_parsing", "int_from_float"):
+        problem = "must be an integer"
+    elif typ in ("float_type", "float_parsing"):
+        problem = "must be a number"
+    elif typ == "finite_number":
+        problem = "must be a finite number"
+    elif typ in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        op, key = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"),
+                   "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}[typ]
+        problem = f"must be {op} {_fmt(ctx[key])}"
+        if last in _HINTS:
+            problem += _HINTS[last]
+        elif typ.startswith("less") and ctx[key] == 1:
+            problem += " (a fraction: 0.02 means 2%)"
+    elif typ == "literal_error":
+        problem = "must be one of " + ", ".join(re.findall(r"'([^']*)'", ctx.get("expected", "")))
+    elif typ in ("dict_type", "model_type", "model_attributes_type"):
+        problem = "must be a mapping"
+    elif typ == "list_type":
+        problem = "must be a list"
+    elif typ == "string_type":
+        problem = "must be a string"
+    elif typ == "bool_type":
+        problem = "must be true or false"
+    elif typ in ("too_short", "string_too_short"):
+        problem = "must not be empty"
+    elif typ == "string_pattern_mismatch":
+        problem = "invalid name: use only letters, digits, '_' and '-'"
+    elif typ == "value_error":
+        problem = str(ctx.get("error", err["msg"]))
+    else:                               # our PydanticCustomError messages, or anything else
+        msg = str(err["msg"]).splitlines()[0]
+        problem = msg[:1].lower() + msg[1:]
+    return ScenarioError(field, problem)
+
+
+def _unwrap(t: Any, tag: Optional[str] = None) -> Any:
+    """Strip Annotated/Optional/tagged-Union wrappers from a type annotation."""
+    while True:
+        origin = typing.get_origin(t)
+        if origin is Annotated:
+            t = typing.get_args(t)[0]
+        elif origin is Union:
+            members = [a for a in typing.get_args(t) if a is not type(None)]
+            pick = members[0]
+            if tag is not None:
+                for a in members:
+                    meta = typing.get_args(a)[1:] if typing.get_origin(a) is Annotated else ()
+                    if any(isinstance(m, Tag) and m.tag == tag for m in meta):
+                        pick = a
+            t = pick
+        else:
+            return t
+
+
+def _known_keys(parent_loc: tuple) -> list[str]:
+    """Field names of the model at ``parent_loc`` (for did-you-mean hints)."""
+    t: Any = Scenario
+    for x in parent_loc:
+        tag = x if isinstance(x, str) and x.startswith("<") else None
+        t = _unwrap(t, tag)
+        if tag is not None:
+            continue
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            f = t.model_fields.get(x)
+            if f is None:
+                return []
+            t = f.annotation
+        elif typing.get_origin(t) in (dict, list):
+            t = typing.get_args(t)[-1]
+        else:
+            return []
+    t = _unwrap(t)
+    return list(t.model_fields) if isinstance(t, type) and issubclass(t, BaseModel) else []
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+# ------------------------------------------------------------------------------------------
+# Cross-field checks. Each takes the shape-valid Scenario, raises ScenarioError, and may
+# fill private derived state. They run in order; the first problem wins.
+# ------------------------------------------------------------------------------------------
+def _check_sizes(s: Scenario) -> None:
+    if s.horizon_days * s.steps_per_day > _MAX_STEPS:
+        raise ScenarioError("steps_per_day", "horizon_days x steps_per_day is too large")
+    for m, st in s.strategies.items():
+        for key in ("max_hold_days", "cooldown_days"):
+            if getattr(st, key) * s.steps_per_day > _MAX_STEPS:
+                raise ScenarioError(f"strategies.{m}.{key}", "too large")
+
+
+def _unknown_market(s: Scenario, name: str) -> str:
+    return f"unknown market {name}" + _did_you_mean(name, s.markets)
+
+
+def _check_correlation(s: Scenario) -> None:
+    names = list(s.markets)
+    M = len(names)
+    pos = {n: i for i, n in enumerate(names)}
+    R = np.eye(M)
+    spec = s.correlation
+    if isinstance(spec, CorrelationMatrixSpec):
+        seen: set = set()
+        for i, n in enumerate(spec.order):
+            if n not in pos:
+                raise ScenarioError(f"correlation.order[{i}]", _unknown_market(s, n))
+            if n in seen:
+                raise ScenarioError(f"correlation.order[{i}]", f"{n} listed twice")
+            seen.add(n)
+        missing = [n for n in names if n not in seen]
+        if missing:
+            raise ScenarioError("correlation.order", f"missing market {missing[0]} "
+                                                     "(list every market once)")
+        rows = spec.matrix
+        if len(rows) != M or any(len(r) != M for r in rows):
+            raise ScenarioError("correlation.matrix", f"must be {M} x {M} (one row and one "
+                                                      "column per market in order)")
+        A = np.array(rows, dtype=float)
+        for i in range(M):
+            for j in range(M):
+                if not -1.0 <= A[i, j] <= 1.0:
+                    raise ScenarioError(f"correlation.matrix[{i}][{j}]",
+                                        "must be between -1 and 1")
+        for i in range(M):
+            if A[i, i] != 1.0:
+                raise ScenarioError("correlation.matrix", f"diagonal must be 1 (row {i}, "
+                                                          f"{spec.order[i]}, is {_fmt(A[i, i])})")
+        for i in range(M):
+            for j in range(i + 1, M):
+                if abs(A[i, j] - A[j, i]) > 1e-12:
+                    raise ScenarioError(
+                        "correlation.matrix",
+                        f"not symmetric ({spec.order[i]}/{spec.order[j]} is {_fmt(A[i, j])} "
+                        f"but {spec.order[j]}/{spec.order[i]} is {_fmt(A[j, i])})")
+        perm = [pos[n] for n in spec.order]
+        R[np.ix_(perm, perm)] = (A + A.T) / 2.0
+    elif spec:
+        given: dict = {}
+        for key, value in spec.items():
+            field = f"correlation.{key}"
+            parts = key.split("/")
+            if len(parts) != 2 or not all(parts):
+                raise ScenarioError(field, "a pair must be written A/B (two market names)")
+            a, b = (p.strip() for p in parts)
+            for n in (a, b):
+                if n not in pos:
+                    raise ScenarioError(field, _unknown_market(s, n))
+            if a == b:
+                raise ScenarioError(field, "a market's correlation with itself is 1; "
+                                           "list pairs of two markets")
+            pair = frozenset((a, b))
+            if pair in given:
+                raise ScenarioError(field, f"pair listed twice (also as {given[pair]})")
+            given[pair] = key
+            R[pos[a], pos[b]] = R[pos[b], pos[a]] = value
+    lam = float(np.linalg.eigvalsh(R)[0]) if M > 1 else 1.0
+    if lam <= 1e-10:
+        raise ScenarioError("correlation", f"not positive definite (smallest eigenvalue "
+                                           f"{lam:.2g})")
+    s._corr = R
+
+
+def _check_contracts(s: Scenario) -> None:
+    table = dict(CATALOG)
+    for name, ov in s.contracts.items():
+        given = {k: v for k, v in ov.model_dump().items() if v is not None}
+        if name in table:
+            spec = dataclasses.replace(table[name], **given)
+        else:
+            for k in CONTRACT_FIELDS:
+                if k not in given:
+                    raise ScenarioError(f"contracts.{name}.{k}",
+                                        "missing (a contract not in the built-in catalog "
+                                        "needs all of " + ", ".join(CONTRACT_FIELDS) + ")")
+            spec = ContractSpec(**given)
+        if spec.maintenance_margin > spec.initial_margin:
+            raise ScenarioError(f"contracts.{name}.maintenance_margin",
+                                f"must be <= initial_margin ({_fmt(spec.maintenance_margin)}"
+                                f" > {_fmt(spec.initial_margin)})")
+        table[name] = spec
+    s._contracts = MappingProxyType(table)
+
+
+def _check_tiers(s: Scenario) -> None:
+    table = s._contracts
+    prev = None
+    for k, tier in enumerate(s.tiers):
+        here = f"tiers[{k}]"
+        if tier.at is None and k > 0:
+            raise ScenarioError(f"{here}.at", "missing (only the first tier may omit it)")
+        if tier.at is not None and prev is not None and not tier.at > prev:
+            raise ScenarioError(f"{here}.at", f"must be above the previous tier's "
+                                              f"({_fmt(prev)}): tiers ascend")
+        prev = tier.at if tier.at is not None else prev
+        if k == 0 and tier.demote_buffer > 0:
+            raise ScenarioError(f"{here}.demote_buffer", "the first tier is never left, so "
+                                                         "it takes no demotion buffer")
+        by_market: dict[str, str] = {}
+        for c in tier.contracts:
+            if c not in table:
+                raise ScenarioError(f"{here}.contracts.{c}", "unknown contract (not in the "
+                                    "catalog or under contracts)" + _did_you_mean(c, table))
+            m = table[c].market
+            if m not in s.markets:
+                raise ScenarioError(f"{here}.contracts.{c}", f"trades {m}, which is not "
+                                                             "listed under markets")
+            if m in by_market:
+                raise ScenarioError(f"{here}.contracts", f"{by_market[m]} and {c} both trade "
+                                                         f"{m} (one contract per market)")
+            by_market[m] = c
+
+
+def _check_strategies(s: Scenario) -> None:
+    traded: dict[str, str] = {}          # market -> "tiers[k] with C" (first)
+    for k, tier in enumerate(s.tiers):
+        for c in tier.contracts:
+            traded.setdefault(s._contracts[c].market, f"tiers[{k}] trades it with {c}")
+    for m in s.strategies:
+        if m not in s.markets:
+            raise ScenarioError(f"strategies.{m}", _unknown_market(s, m))
+    for m in s.markets:
+        if m in traded and m not in s.strategies:
+            raise ScenarioError(f"strategies.{m}", f"missing ({traded[m]})")
+    for m, st in s.strategies.items():
+        here = f"strategies.{m}"
+        if m not in traded:
+            raise ScenarioError(here, f"{m} is not traded in any tier (add its contract to "
+                                      "tiers, or remove this strategy)")
+        if st.alpha is not None and st.win_rate is not None:
+            raise ScenarioError(f"{here}.win_rate", "give alpha or win_rate, not both")
+        if st.target is not None and st.target.kind == "r" and st.stop is None:
+            raise ScenarioError(f"{here}.target", "{r: m} is a multiple of the stop "
+                                                  "distance, so it needs a stop")
+        if st.win_rate is not None and (st.stop is None or st.target is None):
+            raise ScenarioError(f"{here}.win_rate", "needs both a stop and a target "
+                                                    "(use alpha otherwise)")
+        price = s.markets[m].price
+        stop, target = s.stop_distance0(m), s.target_distance0(m)
+        if stop is not None and st.direction in ("long", "both") and not stop < price:
+            raise ScenarioError(f"{here}.stop", f"distance {stop:.6g} at the start is not "
+                                                f"below the price {_fmt(price)}")
+        if target is not None and st.direction in ("short", "both") and not target < price:
+            raise ScenarioError(f"{here}.target", f"distance {target:.6g} at the start is "
+                                                  f"not below the price {_fmt(price)}")
+
+
+def _check_rules(s: Scenario) -> None:
+    below = s.rules.ruin.below
+    if below is not None and below >= s.capital:
+        raise ScenarioError("rules.ruin.below", f"must be below capital ({_fmt(s.capital)})")
+
+
+_CHECKS = [_check_sizes, _check_correlation, _check_contracts, _check_tiers,
+           _check_strategies, _check_rules]

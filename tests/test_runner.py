@@ -1,0 +1,72 @@
+"""Reproducibility (SPEC 8): results depend on the plan, the seed and the number of paths
+only -- not on the number of workers or the order in which blocks run."""
+import numpy as np
+import pytest
+
+from plan_factory import random_plan
+from simcore import runner
+from simcore._plan import BLOCK_SIZE, BlockOutput
+
+FIELDS = BlockOutput.PER_PATH + BlockOutput.PER_BLOCK
+
+
+def assert_same(a, b):
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+
+
+def test_block_sizes():
+    assert runner.block_sizes(1) == [1]
+    assert runner.block_sizes(BLOCK_SIZE) == [BLOCK_SIZE]
+    assert runner.block_sizes(2 * BLOCK_SIZE + 5) == [BLOCK_SIZE, BLOCK_SIZE, 5]
+    with pytest.raises(ValueError):
+        runner.block_sizes(0)
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_same_results_for_any_number_of_jobs(seed):
+    plan = random_plan(seed)
+    paths = 2 * BLOCK_SIZE + 300
+    ref = runner.simulate(plan, paths, 42, jobs=1)
+    for jobs in (2, 3):
+        assert_same(ref, runner.simulate(plan, paths, 42, jobs=jobs))
+
+
+def test_same_results_for_any_block_schedule():
+    """Running the blocks in any order and merging them in block order gives the same run."""
+    plan = random_plan(2)
+    paths = 3 * BLOCK_SIZE + 17
+    ref = runner.simulate(plan, paths, 9, jobs=1)
+    sizes = runner.block_sizes(paths)
+    children = np.random.SeedSequence(9).spawn(len(sizes))
+    order = [3, 1, 0, 2]
+    done = {b: runner._run_block(plan, children[b], sizes[b], False) for b in order}
+    assert_same(ref, runner.merge([done[b] for b in range(len(sizes))]))
+
+
+def test_more_paths_extend_a_run():
+    """The first full blocks of a larger run are the smaller run's (a prefix property that
+    sizing refinements rely on)."""
+    plan = random_plan(6)
+    small = runner.simulate(plan, 2 * BLOCK_SIZE, 5, jobs=2)
+    big = runner.simulate(plan, 3 * BLOCK_SIZE, 5, jobs=2)
+    np.testing.assert_array_equal(small.final_equity, big.final_equity[:2 * BLOCK_SIZE])
+
+
+def test_different_seeds_differ():
+    plan = random_plan(1)
+    a = runner.simulate(plan, 200, 1)
+    b = runner.simulate(plan, 200, 2)
+    assert not np.array_equal(a.final_equity, b.final_equity)
+
+
+def test_progress_reports_every_path():
+    plan = random_plan(0)
+    seen = []
+    runner.simulate(plan, BLOCK_SIZE + 10, 0, jobs=2, progress=seen.append)
+    assert sum(seen) == BLOCK_SIZE + 10
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="backend"):
+        runner.simulate(random_plan(0), 2 * BLOCK_SIZE, 0, jobs=2, backend="spark")
