@@ -161,7 +161,17 @@ cdef inline int next_tier(const PlanC *P, int cur, double E) noexcept nogil:
     return tr
 
 
-cdef int run_block(const PlanC *P, OutC *O, bitgen_t *rng, Py_ssize_t n) noexcept nogil:
+cdef enum:
+    RNG_SHOCKS = 0
+    RNG_EXITS = 1
+    RNG_DIRS = 2
+    RNG_REGIMES = 3
+    RNG_GAPS = 4
+    RNG_TAILS = 5
+    N_STREAMS = 6
+
+
+cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t M = P.M, K = P.K, G = P.G
     cdef Py_ssize_t T = <Py_ssize_t>P.n_days * P.spd
     cdef Py_ssize_t nM = n * M
@@ -254,17 +264,17 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t *rng, Py_ssize_t n) noexcep
             boundary = k == 0 and d > 0
             # ---- this step's random numbers (layout documented in the twin) -----------------
             if boundary and G > 1:
-                random_standard_uniform_fill(rng, n, S.u_reg)
+                random_standard_uniform_fill(rng[RNG_REGIMES], n, S.u_reg)
             if boundary and has_gaps:
-                random_standard_uniform_fill(rng, nM, S.u_gap)
-                random_standard_normal_fill(rng, nM, S.z_gap)
-            random_standard_normal_fill(rng, nM, S.z)
+                random_standard_uniform_fill(rng[RNG_GAPS], nM, S.u_gap)
+                random_standard_normal_fill(rng[RNG_GAPS], nM, S.z_gap)
+            random_standard_normal_fill(rng[RNG_SHOCKS], nM, S.z)
             if nu > 0.0:
                 for p in range(n):
-                    S.gam[p] = random_standard_gamma(rng, nu / 2.0)
-            random_standard_uniform_fill(rng, nM, S.u_exit)
+                    S.gam[p] = random_standard_gamma(rng[RNG_TAILS], nu / 2.0)
+            random_standard_uniform_fill(rng[RNG_EXITS], nM, S.u_exit)
             if has_both:
-                random_standard_uniform_fill(rng, nM, S.u_dir)
+                random_standard_uniform_fill(rng[RNG_DIRS], nM, S.u_dir)
             w = 1 if (P.win_lo <= day and day <= P.win_hi) else 0
 
             for p in range(n):
@@ -501,19 +511,20 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t *rng, Py_ssize_t n) noexcep
     return status
 
 
-def simulate_block(plan, bit_generator, out):
-    """Simulate ``len(out.ruined)`` paths of ``plan``, drawing from ``bit_generator``.
+def simulate_block(plan, streams, out):
+    """Simulate ``len(out.ruined)`` paths of ``plan``, drawing from ``streams``.
 
-    ``plan`` is a ``simcore._plan.Plan`` (read only); ``bit_generator`` a numpy BitGenerator
-    owned by this block (it is advanced); ``out`` a ``simcore._plan.BlockOutput`` whose
-    buffers are filled in place. The work runs without the GIL.
+    ``plan`` is a ``simcore._plan.Plan`` (read only); ``streams`` the block's numpy
+    BitGenerators, one per entry of ``simcore._plan.STREAMS`` (owned by this block and
+    advanced); ``out`` a ``simcore._plan.BlockOutput`` whose buffers are filled in place.
+    The work runs without the GIL.
     """
     plan.validate_arrays()
     cdef Py_ssize_t n = out.ruined.shape[0]
     cdef PlanC P
     cdef OutC O
-    cdef bitgen_t *rng
-    cdef int status
+    cdef bitgen_t *rng[N_STREAMS]
+    cdef int status, b
     # typed views keep the arrays alive and give C pointers
     cdef const double[::1] logp0 = plan.logp0, mu = plan.mu, sigma = plan.sigma
     cdef const double[::1] chol = plan.chol.reshape(-1), volmult = plan.volmult.reshape(-1)
@@ -632,11 +643,17 @@ def simulate_block(plan, bit_generator, out):
     else:
         O.equity = NULL
 
-    capsule = bit_generator.capsule
-    if not PyCapsule_IsValid(capsule, "BitGenerator"):
-        raise ValueError("bit_generator: not a numpy BitGenerator")
-    rng = <bitgen_t *>PyCapsule_GetPointer(capsule, "BitGenerator")
-    with bit_generator.lock, nogil:
+    streams = tuple(streams)
+    if len(streams) != N_STREAMS:
+        raise ValueError(f"streams: expected {N_STREAMS} BitGenerators, got {len(streams)}")
+    for b in range(N_STREAMS):
+        capsule = streams[b].capsule
+        if not PyCapsule_IsValid(capsule, "BitGenerator"):
+            raise ValueError("streams: not a numpy BitGenerator")
+        rng[b] = <bitgen_t *>PyCapsule_GetPointer(capsule, "BitGenerator")
+    # the streams belong to this block alone (the runner makes them per block), so their
+    # locks are not taken: the whole block runs without the GIL
+    with nogil:
         status = run_block(&P, &O, rng, n)
     if status != 0:
         raise MemoryError("simcore kernel: could not allocate block state")

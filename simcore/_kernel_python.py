@@ -8,21 +8,21 @@ kernel to learn how it does it fast.
 
 Random numbers
 --------------
-Each block of ``n`` paths owns one numpy BitGenerator. The draws are laid out per step, in
-bulk, in a fixed order that does not depend on the state of any path (dead paths and flat
-markets still consume their share). That keeps every path's shocks identical across stress
-rows and capital levels (common random numbers), and lets the twin draw them with a plain
-``numpy.random.Generator`` on the same BitGenerator and get the very same numbers:
+Each block of ``n`` paths owns six numpy BitGenerators, one per purpose (``_plan.STREAMS``).
+The draws are made per step, in bulk, in amounts that do not depend on the state of any
+path (dead paths and flat markets still consume their share), and each purpose has its own
+stream. So every path's shocks and exit uniforms are identical across stress rows and capital
+levels, even when a row adds regimes, gaps or fat tails (common random numbers), and the twin
+draws them with plain ``numpy.random.Generator``s on the same BitGenerators and gets the very
+same numbers:
 
-  at the first step of days 2.. (a day boundary):
-      u_reg  = uniform(n)            if there is more than one regime
-      u_gap  = uniform(n * M)        if any market can gap
-      z_gap  = normal(n * M)         if any market can gap
-  every step:
-      z      = normal(n * M)         the shocks, path-major, markets innermost
-      g      = standard_gamma(nu/2, n)   if Student-t shocks (chi-square = 2 g)
-      u_exit = uniform(n * M)        the Brownian-bridge exit test
-      u_dir  = uniform(n * M)        if any strategy trades `both` directions
+  stream      when                               draw
+  regimes     first step of days 2.., if G > 1   u_reg  = uniform(n)
+  gaps        first step of days 2.., if gaps    u_gap  = uniform(n * M); z_gap = normal(n * M)
+  shocks      every step                         z      = normal(n * M)  (path-major, markets innermost)
+  tails       every step, if Student-t           g      = standard_gamma(nu / 2, n)  (chi-square = 2 g)
+  exits       every step                         u_exit = uniform(n * M)  (Brownian-bridge exit test)
+  directions  every step, if any `both`          u_dir  = uniform(n * M)
 
 Order of events in one step of one path
 ---------------------------------------
@@ -65,13 +65,17 @@ BIG = 1e18                         # "unbounded" contract count
 EXIT_STOP, EXIT_TARGET, EXIT_TIME, EXIT_FORCED, EXIT_END, EXIT_GAP = 1, 2, 3, 4, 5, 6
 
 
-def simulate_block(plan: Plan, rng: np.random.Generator, out: BlockOutput, on_event=None):
-    """Simulate ``len(out.ruined)`` paths of ``plan`` drawing from ``rng``; fill ``out``.
+def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
+    """Simulate ``len(out.ruined)`` paths of ``plan``; fill ``out``.
+
+    ``streams``: the block's BitGenerators, one per entry of ``_plan.STREAMS`` (advanced).
 
     ``on_event(kind, **info)`` (optional, twin only) is called on every entry, exit and
     margin call; tests use it to check invariants that the per-path summaries cannot show.
     """
     n = out.ruined.shape[0]
+    rng_shocks, rng_exits, rng_dirs, rng_regimes, rng_gaps, rng_tails = (
+        np.random.Generator(bg) for bg in streams)
     M, K, G = plan.M, plan.K, plan.G
     T, spd, dt = plan.n_steps, plan.spd, plan.dt
     sqrt_dt = math.sqrt(dt)
@@ -170,16 +174,16 @@ def simulate_block(plan: Plan, rng: np.random.Generator, out: BlockOutput, on_ev
         boundary = (k == 0 and d > 0)
         # ---- this step's random numbers, in the documented order --------------------------
         if boundary and G > 1:
-            u_reg = rng.random(n)
+            u_reg = rng_regimes.random(n)
         if boundary and has_gaps:
-            u_gap = rng.random(n * M)
-            z_gap = rng.standard_normal(n * M)
-        z = rng.standard_normal(n * M)
+            u_gap = rng_gaps.random(n * M)
+            z_gap = rng_gaps.standard_normal(n * M)
+        z = rng_shocks.standard_normal(n * M)
         if nu > 0.0:
-            gam = rng.standard_gamma(nu / 2.0, n)
-        u_exit = rng.random(n * M)
+            gam = rng_tails.standard_gamma(nu / 2.0, n)
+        u_exit = rng_exits.random(n * M)
         if has_both:
-            u_dir = rng.random(n * M)
+            u_dir = rng_dirs.random(n * M)
         w = 1 if plan.win_lo <= day <= plan.win_hi else 0
 
         for p in range(n):

@@ -32,6 +32,19 @@ TARGET_NONE, TARGET_R, TARGET_FIXED = 0, 1, 2
 SKIP_RISK, SKIP_MARGIN_CAP, SKIP_FUNDS = 0, 1, 2
 SKIP_REASONS = ("risk", "margin_cap", "funds")
 
+# Random streams of a block, one BitGenerator each, spawned in this order from the block's
+# SeedSequence. One stream per purpose keeps the random numbers of one purpose identical
+# whatever the others do: a stress row that adds gaps, regimes or fat tails still sees the
+# base row's normal shocks and exit uniforms (common random numbers, SPEC 6 / issue 4).
+STREAMS = ("shocks", "exits", "directions", "regimes", "gaps", "tails")
+
+
+def block_streams(seed_seq):
+    """The block's BitGenerators (PCG64), one per entry of ``STREAMS``."""
+    import numpy as _np
+    return tuple(_np.random.PCG64(s) for s in seed_seq.spawn(len(STREAMS)))
+
+
 # Paths per block. Part of the reproducibility contract (SPEC 8): changing it changes
 # which random numbers each path sees, so it is a constant, not a tuning knob.
 BLOCK_SIZE = 1024

@@ -1,7 +1,8 @@
 """Parallel runner: fixed-size blocks of paths, one ``SeedSequence`` child per block.
 
-Paths ``[b * BLOCK_SIZE, (b + 1) * BLOCK_SIZE)`` form block ``b`` and draw from
-``PCG64(SeedSequence(seed).spawn(n_blocks)[b])``. Which worker runs a block, and in what
+Paths ``[b * BLOCK_SIZE, (b + 1) * BLOCK_SIZE)`` form block ``b``, whose random streams
+(one PCG64 per purpose, ``_plan.STREAMS``) are spawned from
+``SeedSequence(seed).spawn(n_blocks)[b]``. Which worker runs a block, and in what
 order blocks finish, cannot change a single number: results depend only on the plan, the
 seed and the number of paths (SPEC 8). Blocks run in threads (the kernel releases the GIL)
 through joblib, whose backend can be swapped (``backend="dask"`` for a dask.distributed
@@ -14,7 +15,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ._plan import BLOCK_SIZE, BlockOutput, Plan
+from ._plan import BLOCK_SIZE, BlockOutput, Plan, block_streams
 
 
 def block_sizes(paths: int, block_size: int = BLOCK_SIZE) -> list[int]:
@@ -29,7 +30,7 @@ def _run_block(plan: Plan, seed_seq: np.random.SeedSequence, n: int,
                record_equity: bool) -> BlockOutput:
     from . import _kernel
     out = BlockOutput.allocate(plan, n, record_equity)
-    _kernel.simulate_block(plan, np.random.PCG64(seed_seq), out)
+    _kernel.simulate_block(plan, block_streams(seed_seq), out)
     return out
 
 

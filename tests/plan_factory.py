@@ -154,3 +154,9 @@ def random_plan(seed: int, *, stress: bool = True) -> Plan:
             kw["gaps"] = (rng.uniform(0, 0.2, M), rng.normal(0, 0.01, M), rng.uniform(0.005, 0.05, M))
             kw["gap_common"] = int(rng.random() < 0.4)
     return make_plan(**kw)
+
+
+def streams(seed: int):
+    """A block's random streams for ``seed`` (fresh BitGenerators each call)."""
+    from simcore._plan import block_streams
+    return block_streams(np.random.SeedSequence(seed))

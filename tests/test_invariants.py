@@ -6,7 +6,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from plan_factory import random_plan
+from plan_factory import random_plan, streams
 from simcore import _kernel, _kernel_python
 from simcore._plan import BlockOutput
 
@@ -16,7 +16,7 @@ SEEDS = range(25)
 def run_twin(plan, n, seed):
     events = []
     out = BlockOutput.allocate(plan, n, record_equity=True)
-    _kernel_python.simulate_block(plan, np.random.Generator(np.random.PCG64(seed)), out,
+    _kernel_python.simulate_block(plan, streams(seed), out,
                                   on_event=lambda kind, **kw: events.append((kind, kw)))
     return out, events
 
@@ -103,8 +103,8 @@ def test_equity_paths_reproducible_and_consistent(seed):
     plan = random_plan(seed)
     a = BlockOutput.allocate(plan, 16, record_equity=True)
     b = BlockOutput.allocate(plan, 16, record_equity=True)
-    _kernel.simulate_block(plan, np.random.PCG64(seed), a)
-    _kernel.simulate_block(plan, np.random.PCG64(seed), b)
+    _kernel.simulate_block(plan, streams(seed), a)
+    _kernel.simulate_block(plan, streams(seed), b)
     np.testing.assert_array_equal(a.equity, b.equity)
     twin, _ = run_twin(plan, 16, seed)
     np.testing.assert_array_equal(a.equity, twin.equity)

@@ -6,7 +6,7 @@ the kernel must reproduce it exactly -- integer outputs equal, float outputs equ
 import numpy as np
 import pytest
 
-from plan_factory import make_plan, random_plan
+from plan_factory import make_plan, random_plan, streams
 from simcore import _kernel, _kernel_python
 from simcore._plan import BlockOutput, BOTH, STOP_ATR, TARGET_R
 
@@ -16,8 +16,8 @@ FIELDS = BlockOutput.PER_PATH + BlockOutput.PER_BLOCK
 def run_both(plan, n, seed, record=True):
     ko = BlockOutput.allocate(plan, n, record_equity=record)
     po = BlockOutput.allocate(plan, n, record_equity=record)
-    _kernel.simulate_block(plan, np.random.PCG64(seed), ko)
-    _kernel_python.simulate_block(plan, np.random.Generator(np.random.PCG64(seed)), po)
+    _kernel.simulate_block(plan, streams(seed), ko)
+    _kernel_python.simulate_block(plan, streams(seed), po)
     return ko, po
 
 
@@ -46,7 +46,7 @@ def test_parity_random_plans_exercise_every_rule():
     for seed in range(40):
         plan = random_plan(seed)
         ko = BlockOutput.allocate(plan, 24)
-        _kernel.simulate_block(plan, np.random.PCG64(seed), ko)
+        _kernel.simulate_block(plan, streams(seed), ko)
         tot["trades"] += ko.trades.sum()
         tot["ruined"] += ko.ruined.sum()
         tot["blown"] += ko.blown.sum()
@@ -83,7 +83,7 @@ def test_kernel_rejects_bad_buffers():
     out = BlockOutput.allocate(plan, 8)
     out.tier_day = np.full((8, 3), -1, np.int32)
     with pytest.raises(ValueError, match="tier_day"):
-        _kernel.simulate_block(plan, np.random.PCG64(0), out)
+        _kernel.simulate_block(plan, streams(0), out)
 
 
 def test_kernel_does_not_write_inputs():
@@ -92,6 +92,6 @@ def test_kernel_does_not_write_inputs():
     for v in before:
         getattr(plan, v).setflags(write=False)
     out = BlockOutput.allocate(plan, 8)
-    _kernel.simulate_block(plan, np.random.PCG64(0), out)  # read-only inputs are accepted
+    _kernel.simulate_block(plan, streams(0), out)  # read-only inputs are accepted
     for k, v in before.items():
         np.testing.assert_array_equal(getattr(plan, k), v)
