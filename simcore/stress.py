@@ -1,0 +1,206 @@
+"""Stress testing (SPEC 6): correlation spikes, volatility shocks and fat tails, as rows
+compared with the base case on common random numbers.
+
+A :class:`Stress` changes a compiled plan only through the kernel's stress layer: inside a
+window of days (the whole horizon by default) the correlation matrices become
+``(1 - w) R + w J`` and volatilities are multiplied; fat tails switch the shocks to a
+standardized multivariate Student-t. Every row runs with the base row's seed and block
+layout, and every random purpose has its own stream (``_plan.STREAMS``), so path ``i`` of a
+stressed row sees the very same normal shocks and exit uniforms as path ``i`` of the base.
+Differences from the base are therefore paired, and their confidence intervals are
+computed from per-path differences (much tighter than comparing two independent runs).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ._plan import BOTH, SHORT, BlockOutput, Plan
+from .metrics import Z95
+
+
+@dataclass(frozen=True)
+class Stress:
+    """One stress row. ``spike`` w in [0, 1]; ``adverse``: J takes the sign pattern of the
+    strategies' directions (long +1, short -1; `both` and untraded markets +1), so the spike
+    pushes every position the same way; ``vol_mult`` > 0 multiplies every market's
+    volatility; ``student_t`` nu > 4 (None = normal shocks; applies to the whole horizon);
+    ``window`` = (first day, last day), 1-based inclusive, or None for the whole horizon."""
+    name: str = "base"
+    spike: float = 0.0
+    adverse: bool = False
+    vol_mult: float = 1.0
+    student_t: Optional[float] = None
+    window: Optional[tuple] = None
+
+    def is_base(self) -> bool:
+        return self.spike == 0.0 and self.vol_mult == 1.0 and self.student_t is None
+
+    def describe(self) -> str:
+        parts = []
+        if self.spike:
+            parts.append(f"spike {self.spike:g}{' adverse' if self.adverse else ''}")
+        if self.vol_mult != 1.0:
+            parts.append(f"vol x{self.vol_mult:g}")
+        if self.student_t is not None:
+            parts.append(f"t({self.student_t:g})")
+        if self.window is not None and parts:
+            parts.append(f"days {self.window[0]}-{self.window[1]}")
+        return ", ".join(parts) or "base"
+
+
+def spike_matrix(R: np.ndarray, w: float, signs: Optional[np.ndarray] = None) -> np.ndarray:
+    """``(1 - w) R + w J`` with ``J = s s^T`` (all ones when ``signs`` is None).
+
+    For a correlation matrix R and w in [0, 1] the result is again a correlation matrix:
+    symmetric, unit diagonal (s_i^2 = 1), and positive semi-definite as a convex combination
+    of two such matrices (positive definite for w < 1 when R is)."""
+    R = np.asarray(R, dtype=float)
+    if not 0.0 <= w <= 1.0:
+        raise ValueError(f"spike weight must be in [0, 1], got {w}")
+    s = np.ones(R.shape[0]) if signs is None else np.asarray(signs, dtype=float)
+    return (1.0 - w) * R + w * np.outer(s, s)
+
+
+def psd_cholesky(A: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+    """Lower-triangular L with L L^T = A for a positive *semi*-definite A.
+
+    numpy's Cholesky refuses singular matrices, but a full spike (w = 1) is rank one. This is
+    the plain Cholesky-Banachiewicz recursion where a pivot at or below ``tol`` (relative to
+    the diagonal) marks a column that is a combination of earlier ones: it is set to zero.
+    """
+    A = np.asarray(A, dtype=float)
+    n = A.shape[0]
+    L = np.zeros_like(A)
+    for j in range(n):
+        d = A[j, j] - L[j, :j] @ L[j, :j]
+        if d <= tol * max(1.0, A[j, j]):
+            if d < -1e-8 * max(1.0, A[j, j]):
+                raise ValueError(f"matrix is not positive semi-definite (pivot {d:.3g})")
+            continue
+        L[j, j] = math.sqrt(d)
+        L[j + 1:, j] = (A[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+    if not np.allclose(L @ L.T, A, atol=1e-9):
+        raise ValueError("matrix is not positive semi-definite")
+    return L
+
+
+def adverse_signs(plan: Plan) -> np.ndarray:
+    return np.where(plan.dir_mode == SHORT, -1.0, 1.0)
+
+
+def apply_stress(plan: Plan, stress: Stress) -> Plan:
+    """The plan with ``stress`` applied through the kernel's stress window."""
+    if stress.is_base():
+        return plan
+    lo, hi = stress.window if stress.window is not None else (1, plan.n_days)
+    signs = adverse_signs(plan) if stress.adverse else None
+    chol = plan.chol.copy()
+    volmult = plan.volmult.copy()
+    cache = {}
+    for g in range(plan.G):
+        L0 = plan.chol[0, g]
+        if stress.spike:
+            R = L0 @ L0.T
+            key = R.tobytes()
+            if key not in cache:       # factor once per distinct matrix
+                cache[key] = psd_cholesky(spike_matrix(R, stress.spike, signs))
+            chol[1, g] = cache[key]
+        else:
+            chol[1, g] = L0
+        volmult[1, g] = plan.volmult[0, g] * stress.vol_mult
+    nu = plan.student_nu if stress.student_t is None else float(stress.student_t)
+    return plan.with_(chol=np.ascontiguousarray(chol), volmult=np.ascontiguousarray(volmult),
+                      win_lo=int(lo), win_hi=int(hi), student_nu=nu)
+
+
+# ---- paired comparison ----------------------------------------------------------------------
+
+def paired_mean_diff(x: np.ndarray, y: np.ndarray) -> dict:
+    """Mean of ``y - x`` over paths with a normal 95% interval from the per-path differences."""
+    d = np.asarray(y, float) - np.asarray(x, float)
+    n = d.size
+    m = float(d.mean())
+    se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    return {"diff": m, "ci95": [m - Z95 * se, m + Z95 * se] if n > 1 else None}
+
+
+def paired_quantile_diff(x: np.ndarray, y: np.ndarray, q: float, *, n_boot: int = 400,
+                         seed: int = 12345) -> dict:
+    """Difference of the q-th percentiles of y and x, with a paired bootstrap 95% interval
+    (paths resampled jointly, so the pairing is kept)."""
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    diff = float(np.percentile(y, q) - np.percentile(x, q))
+    rng = np.random.default_rng(seed)
+    n = x.size
+    boots = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, n, n)
+        boots[b] = np.percentile(y[idx], q) - np.percentile(x[idx], q)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return {"diff": diff, "ci95": [float(lo), float(hi)]}
+
+
+def _tier_days_median(out: BlockOutput, k: int):
+    d = out.tier_day[:, k]
+    d = d[d >= 0]
+    return int(np.percentile(d, 50, method="inverted_cdf")) if d.size else None
+
+
+def row_summary(plan: Plan, out: BlockOutput, base: Optional[BlockOutput]) -> dict:
+    """One row of the stress table: headline figures, and paired differences from ``base``."""
+    n = out.ruined.shape[0]
+    ruined = out.ruined.astype(float)
+    called = (out.margin_calls > 0).astype(float)
+    row = {
+        "ruin_probability": float(ruined.mean()),
+        "margin_call_probability": float(called.mean()),
+        "tiers": [{"at": plan.tier_labels[k] if k < len(plan.tier_labels) else None,
+                   "probability_reached": float((out.tier_day[:, k] >= 0).mean()),
+                   "days_median": _tier_days_median(out, k)} for k in range(plan.K)],
+        "final_equity_p5": float(np.percentile(out.final_equity, 5)),
+        "max_drawdown_median": float(np.median(out.max_dd)),
+        "gap_fills": int(out.m_gap_fills.sum()),
+        "beyond_1r": int(out.m_beyond_1r.sum()),
+        "paths": n,
+    }
+    if base is not None:
+        row["vs_base"] = {
+            "ruin_probability": paired_mean_diff(base.ruined, out.ruined),
+            "margin_call_probability": paired_mean_diff(base.margin_calls > 0,
+                                                        out.margin_calls > 0),
+            "tiers_reached": [paired_mean_diff(base.tier_day[:, k] >= 0,
+                                               out.tier_day[:, k] >= 0)
+                              for k in range(plan.K)],
+            "final_equity_p5": paired_quantile_diff(base.final_equity, out.final_equity, 5),
+        }
+    return row
+
+
+def run_stress(plan: Plan, stresses: Sequence[Stress], paths: int, seed: int, *,
+               jobs=None, progress=None, backend: str = "threads", scheduler=None) -> dict:
+    """Run the base row and every stress row on common random numbers; return the table as a
+    JSON-ready dict: ``{"paths", "seed", "rows": [{"name", "stress", ...figures, "vs_base"}]}``."""
+    from .runner import simulate
+
+    rows = []
+    base_out = simulate(plan, paths, seed, jobs=jobs, progress=progress, backend=backend,
+                        scheduler=scheduler)
+    base_row = row_summary(plan, base_out, None)
+    base_row.update(name="base", stress="base")
+    rows.append(base_row)
+    for st in stresses:
+        if st.is_base():
+            continue
+        splan = apply_stress(plan, st)
+        out = simulate(splan, paths, seed, jobs=jobs, progress=progress, backend=backend,
+                       scheduler=scheduler)
+        row = row_summary(splan, out, base_out)
+        row.update(name=st.name, stress=st.describe())
+        rows.append(row)
+    return {"paths": paths, "seed": seed, "horizon_days": plan.n_days,
+            "capital": plan.capital, "name": plan.extras.get("name"), "rows": rows}
