@@ -52,7 +52,11 @@ Rules
 
 Reporting extras: ``tier_labels`` (each tier's ``at``, None where omitted), ``alpha_source``
 ("alpha", "win_rate" or "none" per market), ``target_win_rate`` (the stated win rate or None),
-and ``extras`` = {name, source, asset_class, stop_dist0, target_dist0, margins_as_of}.
+and ``extras`` = {name, source, asset_class, stop_dist0, target_dist0, margins_as_of,
+warnings}. ``warnings`` are one-line plausibility notes the CLI prints on stderr: a contract
+that cannot be entered where its tier starts (risk budget, margin cap or funds, with the
+equity one contract needs), and stops/targets under half a step's standard deviation
+(``price x vol / sqrt(252 x spd)``), which the stop-first exit rule resolves poorly.
 """
 from __future__ import annotations
 
@@ -91,6 +95,65 @@ def _solve_alpha(scn: Scenario, m: str) -> float:
         raise
     except (ValueError, ArithmeticError) as e:
         raise ScenarioError(f"strategies.{m}.win_rate", str(e).splitlines()[0]) from None
+
+
+def _money(x: float) -> str:
+    return f"${x:,.0f}" if x >= 100 else f"${x:,.2f}"
+
+
+def _warnings(scn: Scenario) -> list[str]:
+    """Plausibility warnings (not errors): entries that cannot happen where a tier starts, and
+    stops/targets too close for the time grid. Printed by the CLI on stderr."""
+    out: list[str] = []
+    rules, table = scn.rules, scn.contract_table
+    seen: set = set()
+    for k, tier in enumerate(scn.tiers):
+        E = scn.capital if k == 0 else tier.at
+        where = "at the start" if k == 0 else f"at tiers[{k}]'s threshold ({_money(E)})"
+        for c in tier.contracts:
+            if c in seen:                   # one note per contract: the first tier it fails
+                continue
+            spec = table[c]
+            m = spec.market
+            needs = []
+            stop = scn.stop_distance0(m)
+            if stop is not None:
+                risk = (stop + rules.slippage_ticks * spec.tick_size) * spec.point_value \
+                    + 2.0 * spec.commission
+                if rules.risk_per_trade * E < risk:
+                    needs.append((risk / rules.risk_per_trade,
+                                  f"one {c} risks {_money(risk)} against a risk budget of "
+                                  f"{_money(rules.risk_per_trade * E)}"))
+            if rules.margin_cap is not None and rules.margin_cap * E < spec.initial_margin:
+                needs.append((spec.initial_margin / rules.margin_cap,
+                              f"{c}'s initial margin {_money(spec.initial_margin)} is above "
+                              f"the margin cap of {_money(rules.margin_cap * E)}"))
+            if spec.initial_margin > E:
+                needs.append((spec.initial_margin,
+                              f"{c}'s initial margin {_money(spec.initial_margin)} is above "
+                              f"the equity"))
+            if needs:
+                seen.add(c)
+                at = max(x for x, _ in needs)
+                out.append(f"{m}: no entry {where}: " + "; ".join(t for _, t in needs)
+                           + f" (one {c} needs {_money(at)} of equity)")
+    spd = scn.steps_per_day
+    for m in scn.traded_markets:
+        stop, target = scn.stop_distance0(m), scn.target_distance0(m)
+        if stop is None or target is None:
+            continue
+        mk = scn.markets[m]
+        step_sd = mk.price * mk.vol / math.sqrt(TRADING_DAYS * spd)
+        d = min(stop, target)
+        if d < 0.5 * step_sd:
+            need = (0.5 * mk.price * mk.vol / d) ** 2 / TRADING_DAYS
+            hint = (f"steps_per_day >= {math.ceil(need)} avoids it" if need < 1e9
+                    else "the distance is too small for any time grid")
+            out.append(f"{m}: the {'stop' if stop <= target else 'target'} ({d:.4g} at the "
+                       f"start) is under half a step's standard deviation ({step_sd:.4g}) at "
+                       f"steps_per_day {spd}: steps that cross both stop and target count as "
+                       f"losses, so the realized win rate falls short ({hint})")
+    return out
 
 
 def _correlation_arrays(scn: Scenario) -> dict:
@@ -189,9 +252,9 @@ def build_plan(scenario: Scenario) -> Plan:
 
     # --- rules -------------------------------------------------------------------------------
     rules, ruin = scn.rules, scn.rules.ruin
-    levels = [x for x in (ruin.below,
-                          None if ruin.below_fraction is None else ruin.below_fraction * scn.capital)
-              if x is not None]
+    levels = [] if ruin.below is None else [ruin.below]
+    if ruin.below_fraction is not None:
+        levels.append(ruin.below_fraction * scn.capital)
     ruin_level = max(levels) if levels else -math.inf
     ruin_dd = ruin.max_drawdown if ruin.max_drawdown is not None else math.inf
 
@@ -218,6 +281,7 @@ def build_plan(scenario: Scenario) -> Plan:
             "asset_class": tuple(scn.asset_classes[m] for m in names),
             "stop_dist0": tuple(stop0), "target_dist0": tuple(target0),
             "margins_as_of": MARGINS_AS_OF,
+            "warnings": tuple(_warnings(scn)),
         },
     )
     plan.validate_arrays()

@@ -62,6 +62,7 @@ ATR_FACTOR = math.sqrt(8.0 / math.pi)
 DEFAULT_SEED = 7          # SPEC 9's example value; any fixed value gives reproducible runs
 DEFAULT_PATHS = 10_000
 _MAX_STEPS = 2**31 - 1    # the kernel counts steps in int32
+MAX_CONTRACTS = 100_000   # sanity bound on a tier's contract count (int32 in the plan)
 
 # ------------------------------------------------------------------------------------------
 # YAML
@@ -106,8 +107,9 @@ def _check_duplicate_keys(node, path: str, seen: set) -> None:
                 ident = (key.tag, key.value)
                 here = _join(path, key.value)
                 if ident in first:
-                    raise ScenarioError(here, f"duplicate key (lines {first[ident] + 1} and "
-                                              f"{key.start_mark.line + 1})")
+                    a, b = first[ident] + 1, key.start_mark.line + 1
+                    raise ScenarioError(here, "duplicate key " + (f"(line {a})" if a == b
+                                                                  else f"(lines {a} and {b})"))
                 first[ident] = key.start_mark.line
             else:
                 here = path
@@ -255,16 +257,25 @@ class RulesSpec(_Model):
     slippage_ticks: float = Field(1.0, ge=0)
     ruin: RuinSpec = Field(default_factory=RuinSpec)
 
+    @field_validator("ruin", mode="before")
+    @classmethod
+    def _never(cls, v):
+        return {} if _is_none(v) else v
+
     @field_validator("margin_cap", mode="before")
     @classmethod
     def _none(cls, v):
-        return None if _is_none(v) else v
+        if _is_none(v):
+            return None
+        if isinstance(v, str):
+            raise PydanticCustomError("number_or_none", "must be a number or none")
+        return v
 
 
 class TierSpec(_Model):
     """One scaling tier: from equity ``at`` on, trade ``contracts`` (name -> most held)."""
     at: Optional[float] = Field(None, gt=0)
-    contracts: dict[Name, Annotated[int, Field(ge=1)]]
+    contracts: dict[Name, Annotated[int, Field(ge=1, le=MAX_CONTRACTS)]]
     demote_buffer: float = Field(0.0, ge=0, lt=1)
 
 
@@ -323,7 +334,7 @@ class Scenario(_Model):
     tiers: list[TierSpec] = Field(min_length=1)
 
     _source: str = PrivateAttr("<dict>")
-    _contracts: Mapping[str, ContractSpec] = PrivateAttr(default_factory=dict)
+    _contracts: dict[str, ContractSpec] = PrivateAttr(default_factory=dict)
     _corr: Optional[np.ndarray] = PrivateAttr(None)
 
     @field_validator("contracts", mode="before")
@@ -346,11 +357,18 @@ class Scenario(_Model):
     def contract_table(self) -> Mapping[str, ContractSpec]:
         """Resolved contracts: the built-in catalog with the scenario's overrides and new
         contracts applied (read-only)."""
-        return self._contracts
+        self._resolved()
+        return MappingProxyType(self._contracts)
+
+    def _resolved(self) -> None:
+        if self._corr is None:
+            raise RuntimeError("Scenario was not built by parse_scenario/load_scenario: "
+                               "cross-field checks and resolved tables are missing")
 
     @property
     def correlation_matrix(self) -> np.ndarray:
         """The (M, M) correlation matrix in :attr:`market_names` order (read-only view)."""
+        self._resolved()
         v = self._corr.view()
         v.flags.writeable = False
         return v
@@ -451,26 +469,29 @@ def _fmt(x: Any) -> str:
 def _field_of(loc: tuple) -> tuple[str, bool]:
     """Dotted field from a pydantic loc; also whether the error is about a mapping key."""
     path, is_key = "", False
-    for x in loc:
+    for i, x in enumerate(loc):
         if x == "[key]":
             is_key = True
         elif isinstance(x, str) and x.startswith("<") and x.endswith(">"):
             continue                    # tag of a tagged union (correlation form)
-        elif isinstance(x, int) and not isinstance(x, bool):
-            path = f"{path}[{x}]"
+        elif isinstance(x, int) and not isinstance(x, bool) and loc[i + 1:i + 2] != ("[key]",):
+            path = f"{path}[{x}]"       # a list index
         else:
-            path = _join(path, x)
+            path = _join(path, str(x))  # a field or a mapping key
     return path, is_key
 
 
 _HINTS = {
     "vol": " (annual, as a fraction: 0.18 means 18%)",
     "drift": " (annual, as a fraction: 0.05 means 5%)",
+    "win_rate": " (a probability: 0.4 means 40%)",
 }
 
 
 def _to_scenario_error(exc: ValidationError) -> ScenarioError:
-    err = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    # An unknown key is usually a typo that also causes a "missing" error: report it first.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(err["loc"])
     field, is_key = _field_of(loc)
     typ, ctx = err["type"], err.get("ctx") or {}
@@ -666,7 +687,7 @@ def _check_contracts(s: Scenario) -> None:
                                 f"must be <= initial_margin ({_fmt(spec.maintenance_margin)}"
                                 f" > {_fmt(spec.initial_margin)})")
         table[name] = spec
-    s._contracts = MappingProxyType(table)
+    s._contracts = table
 
 
 def _check_tiers(s: Scenario) -> None:
@@ -686,8 +707,9 @@ def _check_tiers(s: Scenario) -> None:
         by_market: dict[str, str] = {}
         for c in tier.contracts:
             if c not in table:
-                raise ScenarioError(f"{here}.contracts.{c}", "unknown contract (not in the "
-                                    "catalog or under contracts)" + _did_you_mean(c, table))
+                raise ScenarioError(f"{here}.contracts.{c}",
+                                    "unknown contract" + (_did_you_mean(c, table) or
+                                    ": not in the built-in catalog or under contracts"))
             m = table[c].market
             if m not in s.markets:
                 raise ScenarioError(f"{here}.contracts.{c}", f"trades {m}, which is not "

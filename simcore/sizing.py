@@ -1,0 +1,830 @@
+"""Sizing the starting capital (issue 5): the least capital for which a plan meets its targets.
+
+Targets (:class:`Target`) are statements about one run's across-path statistics:
+
+* ``ruin``        -- P(ruin) at most p (``--max-ruin p``);
+* ``reach``       -- P(tier reached within D days) at least q (``--reach AT:q[:D]``; the tier is
+  named by its ``at`` threshold, D defaults to the horizon; day 0 counts, so a capital at or
+  above the threshold reaches it with probability 1);
+* ``margin_call`` -- P(at least one margin call) at most m (``--max-margin-call m``).
+
+Common random numbers
+---------------------
+Every candidate capital is simulated with the same seed and block layout
+(:mod:`simcore.runner`), so path ``i`` sees the same shocks, exit uniforms and coin flips at
+every capital: differences between capitals come from the capital alone and the curve of ruin
+against capital is smooth. Paths are cut into fixed blocks of ``BLOCK_SIZE``; a run with more
+paths *extends* a smaller one (its first blocks are identical), so refining a point from the
+coarse to the full path count only simulates the missing blocks, and the result at every point
+is bit-identical to ``simulate(plan_at(capital), paths, seed)``.
+
+The curve is still not monotone everywhere, even under common random numbers: crossing a tier
+threshold changes the contracts traded, integer contract counts from the risk rule and the
+margin cap make steps (an account just big enough for one contract is the most exposed), and an
+account too small to take a single contract never trades and is never ruined. The answer is
+therefore defined on the evaluated points, not by assuming monotonicity:
+
+    **the least evaluated capital beyond which every evaluated point satisfies the target**
+
+(the capital just above the largest evaluated failing point). Points below a failing point that
+satisfy the target are reported (``holds_below``) but never returned as the answer.
+
+Three answers per target, from the same evaluations, with p-hat the estimate at n paths and
+[lo, hi] its 95% Wilson interval:
+
+* ``capital``              -- point estimate: p-hat meets the target;
+* ``capital_conservative`` -- the 95% bound meets it (hi <= p for "at most" targets, lo >= q for
+  "at least"): with 95% confidence the target truly holds there;
+* ``capital_optimistic``   -- the other bound meets it; below it the target fails with 95%
+  confidence. [optimistic, conservative] is a 95% range for the capital the target needs.
+
+Search
+------
+1. A coarse geometric grid over [min, max] (plus the scenario's own capital) at ``coarse_paths``
+   (a whole number of blocks, about 1/8 of the paths).
+2. Refinement near the answer only: bracket endpoints, and coarse points whose 95% interval
+   still contains the target level, are extended to the full paths; each bracket
+   (largest failing point, next point) wider than ``tolerance`` (relative) gets new points at
+   full paths: two points ``tolerance`` apart around the crossing interpolated linearly in
+   log capital (one round usually closes the bracket), or its midpoint once it is narrow.
+   Repeat until every bracket is within tolerance.
+
+Several targets: the overall answer is the largest capital any of them needs (per kind of
+answer). ``cost`` reports the paths simulated as a multiple of one plain run of ``paths``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from ._plan import BLOCK_SIZE, Plan
+from .errors import ScenarioError
+from .metrics import Z95, wilson
+
+__all__ = ["Target", "parse_reach", "make_targets", "resolve_range", "CapitalCurve",
+           "size_capital", "evaluate_curve", "format_sizing", "plot_sizing",
+           "DEFAULT_MAX_RUIN", "CRITERIA"]
+
+DEFAULT_MAX_RUIN = 0.05
+DEFAULT_GRID = 17
+DEFAULT_TOLERANCE = 0.01
+CRITERIA = ("optimistic", "point", "conservative")
+_MAX_ROUNDS = 25
+
+
+# ---------------------------------------------------------------------------------------------
+# targets
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    """One sizing target. ``kind``: ``ruin`` / ``margin_call`` (probability at most ``level``)
+    or ``reach`` (probability of reaching tier ``tier`` within ``within_days`` at least
+    ``level``). ``option`` is the command-line option it came from (for messages)."""
+    kind: str
+    level: float
+    option: str
+    tier: Optional[int] = None
+    tier_at: Optional[float] = None
+    within_days: Optional[int] = None
+
+    @property
+    def at_most(self) -> bool:
+        return self.kind != "reach"
+
+    @property
+    def label(self) -> str:
+        pct = _pct_txt(self.level)
+        if self.kind == "ruin":
+            return f"P(ruin) <= {pct}"
+        if self.kind == "margin_call":
+            return f"P(margin call) <= {pct}"
+        within = f" in {self.within_days}d" if self.within_days is not None else ""
+        return f"P(reach {_money_txt(self.tier_at)}{within}) >= {pct}"
+
+    @property
+    def key(self) -> str:
+        """Key of this target's statistic in a curve point's ``counts``."""
+        if self.kind == "reach":
+            return f"reach:{self.tier}:{self.within_days}"
+        return self.kind
+
+    def to_json(self) -> dict:
+        d = {"kind": self.kind, "option": self.option, "level": self.level, "label": self.label}
+        if self.kind == "reach":
+            d.update(tier_index=self.tier, tier_at=_num_json(self.tier_at),
+                     within_days=self.within_days)
+        return d
+
+    # --- criteria -----------------------------------------------------------------------------
+    def gap(self, k: int, n: int, criterion: str) -> float:
+        """Signed distance from the target (> 0: fails, <= 0: holds) of the statistic
+        ``criterion`` uses at k events out of n paths."""
+        p = k / n
+        lo, hi = wilson(k, n)
+        if self.at_most:
+            stat = {"point": p, "conservative": hi, "optimistic": lo}[criterion]
+            return stat - self.level
+        stat = {"point": p, "conservative": lo, "optimistic": hi}[criterion]
+        return self.level - stat
+
+    def holds(self, k: int, n: int, criterion: str) -> bool:
+        return self.gap(k, n, criterion) <= 0.0
+
+    def decided(self, k: int, n: int) -> bool:
+        """True when the 95% interval at n paths lies wholly on one side of the level: more
+        paths would not change whether the point meets the target (in any criterion)."""
+        lo, hi = wilson(k, n)
+        return hi < self.level or lo > self.level
+
+
+def _bad(option: str, problem: str) -> ScenarioError:
+    return ScenarioError(option, problem)
+
+
+def _check_prob(option: str, x, what: str = "a probability") -> float:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        raise _bad(option, f"must be {what} in (0, 1), got {x!r}") from None
+    if not (0.0 < x < 1.0):
+        raise _bad(option, f"must be {what} strictly between 0 and 1 (0.05 means 5%), "
+                           f"got {x:g}")
+    return x
+
+
+def parse_reach(text: str) -> tuple[float, float, Optional[int]]:
+    """``"AT:Q"`` or ``"AT:Q:DAYS"`` -> (at, q, days or None). Raises ScenarioError naming
+    ``--reach``."""
+    s = str(text).strip()
+    parts = [p.strip() for p in s.split(":")]
+    form = "expected AT:Q or AT:Q:DAYS (e.g. 10000:0.5 or 10000:0.5:252)"
+    if len(parts) not in (2, 3) or not all(parts):
+        raise _bad("--reach", f"malformed {s!r}: {form}")
+    try:
+        at = float(parts[0].replace("$", "").replace(",", "").replace("_", ""))
+    except ValueError:
+        raise _bad("--reach", f"malformed {s!r}: tier threshold {parts[0]!r} is not a number; "
+                              f"{form}") from None
+    if not (math.isfinite(at) and at > 0):
+        raise _bad("--reach", f"malformed {s!r}: tier threshold must be > 0")
+    try:
+        q = float(parts[1])
+    except ValueError:
+        raise _bad("--reach", f"malformed {s!r}: probability {parts[1]!r} is not a number; "
+                              f"{form}") from None
+    if not (0.0 < q < 1.0):
+        raise _bad("--reach", f"in {s!r}: probability must be strictly between 0 and 1, "
+                              f"got {q:g}")
+    days = None
+    if len(parts) == 3:
+        try:
+            days = int(parts[2])
+        except ValueError:
+            raise _bad("--reach", f"malformed {s!r}: days {parts[2]!r} is not a whole number; "
+                                  f"{form}") from None
+        if days < 1:
+            raise _bad("--reach", f"in {s!r}: days must be >= 1")
+    return at, q, days
+
+
+def make_targets(plan: Plan, *, max_ruin: Optional[float] = None, reach: Sequence = (),
+                 max_margin_call: Optional[float] = None) -> list[Target]:
+    """Validated targets for ``plan``. ``reach`` items are ``"AT:Q[:DAYS]"`` strings or
+    ``(at, q, days)`` tuples. With no target at all, ruin at most ``DEFAULT_MAX_RUIN``.
+    Raises ScenarioError naming the option."""
+    targets: list[Target] = []
+    if max_ruin is not None:
+        targets.append(Target("ruin", _check_prob("--max-ruin", max_ruin), "--max-ruin"))
+    labels = list(plan.tier_labels or ())
+    for item in reach or ():
+        at, q, days = parse_reach(item) if isinstance(item, str) else item
+        q = _check_prob("--reach", q)
+        k = next((j for j, a in enumerate(labels)
+                  if a is not None and float(a) == float(at)), None)
+        if k is None:
+            known = ", ".join(_money_txt(a) for a in labels if a is not None) or "none"
+            raise _bad("--reach", f"no tier at {_money_txt(at)} (the scenario's tiers are at: "
+                                  f"{known})")
+        if not math.isfinite(plan.tier_reach[k]):
+            raise _bad("--reach", f"tier {k} has no threshold to reach")
+        if days is not None and days > plan.n_days:
+            raise _bad("--reach", f"{days} days is beyond the horizon ({plan.n_days} days)")
+        if days == plan.n_days:
+            days = None
+        targets.append(Target("reach", q, "--reach", tier=k, tier_at=float(at),
+                              within_days=days))
+    if max_margin_call is not None:
+        targets.append(Target("margin_call", _check_prob("--max-margin-call", max_margin_call),
+                              "--max-margin-call"))
+    if not targets:
+        targets.append(Target("ruin", DEFAULT_MAX_RUIN, "--max-ruin"))
+    return targets
+
+
+def resolve_range(scenario, targets: Sequence[Target], min_capital: Optional[float] = None,
+                  max_capital: Optional[float] = None) -> tuple[float, float]:
+    """The capital range to search. Defaults: [capital / 10, 10 x capital], the minimum kept
+    above an absolute ruin level (``ruin: {below: X}``, which must stay below the capital) and
+    the maximum at least a little above every tier a reach target names."""
+    cap = float(scenario.capital)
+    below = scenario.rules.ruin.below
+    for opt, v in (("--min-capital", min_capital), ("--max-capital", max_capital)):
+        if v is not None and not (math.isfinite(float(v)) and float(v) > 0):
+            raise _bad(opt, f"must be a positive amount, got {v!r}")
+    if min_capital is not None and max_capital is not None \
+            and not float(min_capital) < float(max_capital):
+        raise _bad("--min-capital", f"must be below --max-capital ({_money_txt(min_capital)} "
+                                    f">= {_money_txt(max_capital)})")
+    lo = float(min_capital) if min_capital is not None else cap / 10.0
+    if below is not None:
+        if min_capital is not None and not lo > below:
+            raise _bad("--min-capital", f"must be above the ruin level rules.ruin.below "
+                                        f"({_money_txt(below)}): an account that starts "
+                                        f"there is ruined at once")
+        lo = max(lo, below * 1.05 if below > 0 else lo)
+    hi = float(max_capital) if max_capital is not None else max(
+        10.0 * cap, *[1.05 * t.tier_at for t in targets if t.kind == "reach"], 0.0)
+    if not lo < hi:
+        which = "--max-capital" if max_capital is not None else "--min-capital"
+        raise _bad(which, f"the range is empty: {_money_txt(lo)} to {_money_txt(hi)}")
+    return lo, hi
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation on common random numbers
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Point:
+    capital: float
+    plan: Plan
+    blocks: dict = field(default_factory=dict)     # (index, size) -> BlockOutput
+    paths: int = 0
+    counts: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+def _child(seed: int, b: int) -> np.random.SeedSequence:
+    """A fresh copy of block ``b``'s SeedSequence, ``SeedSequence(seed).spawn(n)[b]`` (the
+    runner's). Fresh for every task: spawning the block's streams advances a SeedSequence's
+    spawn counter, so one object must never seed two blocks."""
+    root = np.random.SeedSequence(seed)
+    return np.random.SeedSequence(root.entropy, spawn_key=(b,), pool_size=root.pool_size)
+
+
+def _layout(paths: int) -> list[tuple[int, int]]:
+    """[(block index, size)] of a run of ``paths`` paths (runner.block_sizes)."""
+    from .runner import block_sizes
+    return list(enumerate(block_sizes(paths)))
+
+
+class CapitalCurve:
+    """Simulates one scenario at many starting capitals on common random numbers.
+
+    ``evaluate([c1, c2, ...], paths)`` runs, in one parallel batch, only the blocks each point
+    does not have yet; each point's statistics are then those of
+    ``simulate(plan_at(c), paths, seed)`` exactly. ``paths_simulated`` counts new paths.
+    """
+
+    def __init__(self, scenario, targets: Sequence[Target], seed: int, *, jobs=None,
+                 progress: Optional[Callable[[int], None]] = None):
+        self.scenario = scenario
+        self.targets = list(targets)
+        self.seed = int(seed)
+        self.jobs = jobs
+        self.progress = progress
+        self.points: dict[float, _Point] = {}
+        self.paths_simulated = 0
+        self.batches = 0
+
+    def plan_at(self, capital: float) -> Plan:
+        """The scenario's plan with another starting capital (build_plan reads the capital
+        from the scenario, so a ``below_fraction`` ruin level scales with it)."""
+        from .build import build_plan
+        return build_plan(self.scenario.model_copy(update={"capital": float(capital)}))
+
+    def point(self, capital: float) -> _Point:
+        c = float(capital)
+        if c not in self.points:
+            self.points[c] = _Point(c, self.plan_at(c))
+        return self.points[c]
+
+    def evaluate(self, capitals: Sequence[float], paths: int) -> None:
+        from .runner import _run_block, resolve_jobs
+
+        layout = _layout(paths)
+        tasks, owners = [], []
+        for c in capitals:
+            pt = self.point(c)
+            if pt.paths == paths:
+                continue
+            for b, size in layout:
+                if (b, size) not in pt.blocks:
+                    tasks.append((pt.plan, _child(self.seed, b), size))
+                    owners.append((pt, (b, size)))
+        if tasks:
+            n_jobs = resolve_jobs(self.jobs)
+            if n_jobs == 1 or len(tasks) == 1:
+                outs = []
+                for plan, ss, n in tasks:
+                    outs.append(_run_block(plan, ss, n, False))
+                    if self.progress is not None:
+                        self.progress(n)
+            else:
+                import joblib
+                with joblib.parallel_config(backend="threading", n_jobs=n_jobs):
+                    gen = joblib.Parallel(return_as="generator")(
+                        joblib.delayed(_run_block)(plan, ss, n, False) for plan, ss, n in tasks)
+                    outs = []
+                    for out in gen:
+                        outs.append(out)
+                        if self.progress is not None:
+                            self.progress(int(out.ruined.shape[0]))
+            for (pt, key), out in zip(owners, outs):
+                pt.blocks[key] = out
+                self.paths_simulated += key[1]
+            self.batches += 1
+        for c in capitals:
+            pt = self.point(c)
+            if pt.paths != paths:
+                self._summarize(pt, paths)
+
+    def _summarize(self, pt: _Point, paths: int) -> None:
+        from .runner import merge
+        out = merge([pt.blocks[key] for key in _layout(paths)])
+        plan = pt.plan
+        n = int(out.ruined.shape[0])
+        td = np.asarray(out.tier_day).reshape(n, plan.K)
+        counts = {
+            "ruin": int(np.count_nonzero(out.ruined)),
+            "blown": int(np.count_nonzero(out.blown)),
+            "margin_call": int(np.count_nonzero(out.margin_calls > 0)),
+        }
+        for k in range(plan.K):
+            counts[f"reach:{k}:None"] = int(np.count_nonzero(td[:, k] >= 0))
+        for t in self.targets:
+            if t.kind == "reach" and t.within_days is not None:
+                col = td[:, t.tier]
+                counts[t.key] = int(np.count_nonzero((col >= 0) & (col <= t.within_days)))
+        pt.paths, pt.counts = n, counts
+        pt.extra = {
+            "trades_per_path": float(np.asarray(out.trades, np.int64).sum()) / n,
+            "skipped_per_path": float(np.asarray(out.skipped, np.int64).sum()) / n,
+            "margin_calls_per_path": float(np.asarray(out.margin_calls, np.int64).sum()) / n,
+            "final_equity_median": float(np.median(out.final_equity)),
+        }
+
+    def sorted_points(self) -> list[_Point]:
+        return [self.points[c] for c in sorted(self.points) if self.points[c].paths > 0]
+
+
+def evaluate_curve(scenario, capitals: Sequence[float], paths: int, seed: int, *,
+                   targets: Sequence[Target] = (), jobs=None) -> list[dict]:
+    """The curve at the given capitals, all at ``paths`` paths and one ``seed`` (common random
+    numbers): one JSON-ready row per capital (see :func:`size_capital`'s ``curve``)."""
+    from .build import build_plan
+    plan = build_plan(scenario)
+    targets = list(targets)
+    cc = CapitalCurve(scenario, targets, seed, jobs=jobs)
+    cc.evaluate([float(c) for c in capitals], paths)
+    return [_curve_row(plan, pt, targets) for pt in cc.sorted_points()]
+
+
+# ---------------------------------------------------------------------------------------------
+# answers
+# ---------------------------------------------------------------------------------------------
+def _answer(points: list[_Point], t: Target, criterion: str) -> dict:
+    """The least evaluated capital beyond which every evaluated point meets ``t``."""
+    oks = [t.holds(p.counts[t.key], p.paths, criterion) for p in points]
+    fails = [i for i, ok in enumerate(oks) if not ok]
+    if not fails:
+        return {"status": "holds_everywhere", "capital": points[0].capital,
+                "bracket": [None, points[0].capital], "holds_below": None}
+    i = fails[-1]
+    below = [p.capital for p, ok in zip(points[:i], oks[:i]) if ok]
+    holds_below = max(below) if below else None
+    if i == len(points) - 1:
+        return {"status": "not_reached", "capital": None,
+                "bracket": [points[i].capital, None], "holds_below": holds_below}
+    return {"status": "ok", "capital": points[i + 1].capital,
+            "bracket": [points[i].capital, points[i + 1].capital], "holds_below": holds_below}
+
+
+def _round_capital(c: float) -> float:
+    return float(round(c)) if c >= 100 else round(c, 2)
+
+
+def _proposals(cc: CapitalCurve, lo_pt: _Point, hi_pt: _Point, t: Target, criterion: str,
+               tol: float) -> list[float]:
+    """New capitals inside the bracket (lo fails, hi holds)."""
+    xl, xh = math.log(lo_pt.capital), math.log(hi_pt.capital)
+    width = xh - xl
+    omega = math.log1p(tol)
+    if width <= omega * 1.0000001 or hi_pt.capital - lo_pt.capital <= 1.0:
+        return []
+    if width <= 2.5 * omega:
+        xs = [0.5 * (xl + xh)]
+    else:
+        gl = t.gap(lo_pt.counts[t.key], lo_pt.paths, criterion)
+        gh = t.gap(hi_pt.counts[t.key], hi_pt.paths, criterion)
+        if gl > 0 and gl - gh > 0:
+            frac = gl / (gl - gh)
+        else:
+            frac = 0.5
+        x = xl + frac * width
+        xs = [x - 0.45 * omega, x + 0.45 * omega]
+        margin = 0.15 * omega
+        xs = [min(max(v, xl + margin), xh - margin) for v in xs]
+        if xs[1] - xs[0] < 0.3 * omega:
+            xs = [0.5 * (xs[0] + xs[1])]
+    out = []
+    for x in xs:
+        c = _round_capital(math.exp(x))
+        if lo_pt.capital < c < hi_pt.capital and c not in cc.points:
+            out.append(c)
+    return out
+
+
+def size_capital(scenario, targets: Sequence[Target], *, paths: Optional[int] = None,
+                 seed: Optional[int] = None, min_capital: Optional[float] = None,
+                 max_capital: Optional[float] = None, jobs=None,
+                 grid: int = DEFAULT_GRID, coarse_paths: Optional[int] = None,
+                 tolerance: float = DEFAULT_TOLERANCE,
+                 progress: Optional[Callable[[int], None]] = None,
+                 stage: Optional[Callable[[str], None]] = None) -> dict:
+    """Search the least starting capital meeting every target; return a JSON-ready dict.
+
+    ``paths`` / ``seed`` default to the scenario's. ``grid``: points of the coarse geometric
+    grid; ``coarse_paths``: paths per coarse point (default about paths / 8, a whole number of
+    blocks, at least one block; equal to ``paths`` when that is smaller); ``tolerance``: the
+    relative width to which each answer's bracket is narrowed. ``progress(n)`` is called after
+    each simulated block, ``stage(text)`` at each stage of the search.
+
+    Keys: ``name, capital (the scenario's), paths, coarse_paths, seed, horizon_days, range,
+    tolerance, targets [{...target, point, conservative, optimistic: {status, capital, bracket,
+    holds_below, at_answer}, capital, capital_conservative, capital_optimistic}], answer
+    {capital, capital_conservative, capital_optimistic, status, binding}, curve [...],
+    cost {paths_simulated, plain_run_paths, path_equivalents, evaluations, full_evaluations,
+    batches}, notes [...]``.
+    """
+    from .build import build_plan
+
+    if not targets:
+        raise ValueError("size_capital: no targets")
+    if not (0.0 < tolerance < 1.0):
+        raise _bad("--tolerance", f"must be between 0 and 1 (0.01 = 1%), got {tolerance:g}")
+    if grid < 3:
+        raise _bad("--grid", "must be at least 3")
+    base_plan = build_plan(scenario)
+    paths = int(scenario.paths if paths is None else paths)
+    seed = int(scenario.seed if seed is None else seed)
+    if paths < 1:
+        raise _bad("--paths", "must be >= 1")
+    lo, hi = resolve_range(scenario, targets, min_capital, max_capital)
+    if coarse_paths is None:
+        coarse_paths = max(BLOCK_SIZE, (paths // 8) // BLOCK_SIZE * BLOCK_SIZE)
+    coarse_paths = int(min(coarse_paths, paths))
+    if coarse_paths < paths and coarse_paths % BLOCK_SIZE:
+        raise _bad("--coarse-paths", f"must be a multiple of {BLOCK_SIZE} (whole blocks)")
+    say = stage or (lambda s: None)
+
+    cc = CapitalCurve(scenario, targets, seed, jobs=jobs, progress=progress)
+
+    # 1. coarse grid ------------------------------------------------------------------------
+    caps = [lo] + [_round_capital(c) for c in np.geomspace(lo, hi, grid)[1:-1]] + [hi]
+    if lo < float(scenario.capital) < hi:
+        caps.append(float(scenario.capital))
+    caps = sorted(set(caps))
+    say(f"coarse grid: {len(caps)} capitals from {_money_txt(lo)} to {_money_txt(hi)}, "
+        f"{coarse_paths:,} paths each")
+    cc.evaluate(caps, coarse_paths)
+
+    # 2. refine near the answers --------------------------------------------------------------
+    converged = True
+    for rnd in range(_MAX_ROUNDS + 1):
+        pts = cc.sorted_points()
+        undecided: set = set()
+        answers: set = set()
+        brackets = []
+        for t in targets:
+            for crit in CRITERIA:
+                a = _answer(pts, t, crit)
+                f_cap, p_cap = a["bracket"]
+                if a["capital"] is not None:
+                    answers.add(a["capital"])
+                floor = -math.inf if f_cap is None else f_cap
+                for p in pts:
+                    if p.capital >= floor and p.paths < paths \
+                            and not t.decided(p.counts[t.key], p.paths):
+                        undecided.add(p.capital)
+                if a["status"] == "ok":
+                    brackets.append((t, crit, cc.points[f_cap], cc.points[p_cap]))
+        # (a) points whose side of the target is still uncertain, at or above a failing point
+        if undecided:
+            say(f"refining {len(undecided)} point(s) near the answer to {paths:,} paths")
+            cc.evaluate(sorted(undecided), paths)
+            continue
+        # (b) new points inside brackets wider than the tolerance
+        new: set = set()
+        for t, crit, lp, hp in brackets:
+            new.update(_proposals(cc, lp, hp, t, crit, tolerance))
+        merged: list[float] = []        # drop proposals closer than a fraction of tolerance
+        for c in sorted(new):
+            if merged and math.log(c / merged[-1]) < 0.2 * math.log1p(tolerance):
+                continue
+            merged.append(c)
+        if merged and rnd == _MAX_ROUNDS:
+            converged = False
+            break
+        if merged:
+            say(f"narrowing: {len(merged)} new capital(s) at {paths:,} paths")
+            cc.evaluate(merged, paths)
+            continue
+        # (c) finally, the answers themselves at the full paths (re-checked next round)
+        answers = {c for c in answers if cc.points[c].paths < paths}
+        if answers:
+            cc.evaluate(sorted(answers), paths)
+            continue
+        break
+
+    return _result(scenario, base_plan, cc, targets, paths, coarse_paths, seed, lo, hi,
+                   tolerance, converged)
+
+
+# ---------------------------------------------------------------------------------------------
+# result dict
+# ---------------------------------------------------------------------------------------------
+def _prob_json(k: int, n: int) -> dict:
+    lo, hi = wilson(k, n)
+    return {"probability": k / n, "ci95": [lo, hi], "count": int(k)}
+
+
+def _curve_row(plan: Plan, pt: _Point, targets: Sequence[Target]) -> dict:
+    n = pt.paths
+    row = {
+        "capital": pt.capital, "paths": n,
+        "ruin": _prob_json(pt.counts["ruin"], n),
+        "blown_probability": pt.counts["blown"] / n,
+        "margin_call": _prob_json(pt.counts["margin_call"], n),
+        "tiers": [],
+        **{k: v for k, v in pt.extra.items()},
+    }
+    for k in range(plan.K):
+        if not math.isfinite(plan.tier_reach[k]):
+            continue
+        r = _prob_json(pt.counts[f"reach:{k}:None"], n)
+        r = {"index": k, "at": _num_json(plan.tier_labels[k] if k < len(plan.tier_labels)
+                                         else plan.tier_reach[k]), **r}
+        row["tiers"].append(r)
+    row["targets"] = [{"label": t.label, **_prob_json(pt.counts[t.key], n)} for t in targets]
+    return row
+
+
+def _result(scenario, plan: Plan, cc: CapitalCurve, targets, paths, coarse_paths, seed,
+            lo, hi, tolerance, converged) -> dict:
+    pts = cc.sorted_points()
+    tj = []
+    for t in targets:
+        entry = t.to_json()
+        for crit in CRITERIA:
+            a = _answer(pts, t, crit)
+            if a["capital"] is not None:
+                pt = cc.points[a["capital"]]
+                a["at_answer"] = {"paths": pt.paths, **_prob_json(pt.counts[t.key], pt.paths),
+                                  "trades_per_path": pt.extra["trades_per_path"]}
+            else:
+                a["at_answer"] = None
+            entry[crit] = a
+        entry["capital"] = entry["point"]["capital"]
+        entry["capital_conservative"] = entry["conservative"]["capital"]
+        entry["capital_optimistic"] = entry["optimistic"]["capital"]
+        tj.append(entry)
+
+    answer = {}
+    for crit, key in (("point", "capital"), ("conservative", "capital_conservative"),
+                      ("optimistic", "capital_optimistic")):
+        vals = [e[crit]["capital"] for e in tj]
+        answer[key] = None if any(v is None for v in vals) else max(vals)
+    binding = None
+    if answer["capital"] is not None:
+        binding = next(e["label"] for e in tj if e["point"]["capital"] == answer["capital"])
+    statuses = [e["point"]["status"] for e in tj]
+    answer["status"] = ("not_reached" if "not_reached" in statuses else
+                        "holds_everywhere" if all(s == "holds_everywhere" for s in statuses)
+                        else "ok")
+    answer["binding"] = binding
+
+    notes = []
+    for e in tj:
+        for crit in ("point", "conservative"):
+            a = e[crit]
+            if a["status"] == "not_reached":
+                notes.append(f"{e['label']}: the {crit} criterion fails at "
+                             f"{_money_txt(a['bracket'][0])}, the top of the range; "
+                             f"raise --max-capital")
+            elif a["status"] == "holds_everywhere":
+                tpp = a["at_answer"]["trades_per_path"] if a["at_answer"] else None
+                notes.append(f"{e['label']}: the {crit} criterion holds at every evaluated "
+                             f"capital down to {_money_txt(lo)} (--min-capital)"
+                             + (f"; the plan averages {tpp:.1f} trades per path there"
+                                if tpp is not None else ""))
+        hb = e["point"]["holds_below"]
+        if hb is not None and e["point"]["status"] == "ok":
+            row = cc.points[hb]
+            notes.append(f"{e['label']}: not monotone -- also met at {_money_txt(hb)} and some "
+                         f"lower capitals (the plan averages "
+                         f"{row.extra['trades_per_path']:.1f} trades per path at "
+                         f"{_money_txt(hb)}), but not at {_money_txt(e['point']['bracket'][0])}")
+    if not converged:
+        notes.append("the refinement stopped after its round limit; brackets may be wider than "
+                     "the tolerance")
+
+    n_full = sum(1 for p in pts if p.paths == paths)
+    return {
+        "name": plan.extras.get("name"),
+        "capital": float(scenario.capital),
+        "paths": paths, "coarse_paths": coarse_paths, "seed": seed,
+        "horizon_days": int(plan.n_days),
+        "range": {"min_capital": lo, "max_capital": hi},
+        "tolerance": tolerance,
+        "targets": tj,
+        "answer": answer,
+        "curve": [_curve_row(plan, p, targets) for p in pts],
+        "cost": {
+            "paths_simulated": int(cc.paths_simulated),
+            "plain_run_paths": int(paths),
+            "path_equivalents": cc.paths_simulated / paths,
+            "evaluations": len(pts), "full_evaluations": n_full,
+            "batches": cc.batches,
+        },
+        "notes": notes,
+        "converged": converged,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# table
+# ---------------------------------------------------------------------------------------------
+def _num_json(x):
+    if x is None:
+        return None
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    return int(x) if x.is_integer() and abs(x) < 2**53 else x
+
+
+def _money_txt(x) -> str:
+    if x is None:
+        return "-"
+    x = float(x)
+    if abs(x) >= 100 or x.is_integer():
+        return f"${x:,.0f}"
+    return f"${x:,.2f}"
+
+
+def _pct_txt(x, digits: Optional[int] = None) -> str:
+    if x is None:
+        return "-"
+    v = 100.0 * float(x)
+    if digits is None:
+        s = f"{v:.4f}".rstrip("0").rstrip(".")
+        return f"{s}%"
+    return f"{v:.{digits}f}%"
+
+
+def _ci_txt(ci, digits: int = 2) -> str:
+    return f"[{100 * ci[0]:.{digits}f}, {100 * ci[1]:.{digits}f}]"
+
+
+def format_sizing(res: dict) -> str:
+    """The human-readable report of :func:`size_capital`: the evaluated curve, then the answer
+    per target and overall, then the cost."""
+    from tabulate import tabulate
+
+    def table(rows, headers, align):
+        return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
+                        colalign=align)
+
+    head = (f"{res.get('name') or 'scenario'}: starting capital, seed {res['seed']}, "
+            f"{res['paths']:,} paths (coarse grid {res['coarse_paths']:,}), horizon "
+            f"{res['horizon_days']} days; scenario capital {_money_txt(res['capital'])}")
+    parts = [head, ""]
+
+    tiers = res["curve"][0]["tiers"] if res["curve"] else []
+    extra_t = [i for i, t in enumerate(res["targets"])
+               if t["kind"] == "reach" and t.get("within_days") is not None]
+    headers = (["capital", "paths", "P(ruin)", "95% CI (%)", "P(margin call)"]
+               + [f"reach {_money_txt(t['at'])}" for t in tiers]
+               + [f"{_money_txt(res['targets'][i]['tier_at'])} in "
+                  f"{res['targets'][i]['within_days']}d" for i in extra_t]
+               + ["trades/path"])
+    rows = []
+    for r in res["curve"]:
+        rows.append([_money_txt(r["capital"]), f"{r['paths']:,}",
+                     _pct_txt(r["ruin"]["probability"], 2), _ci_txt(r["ruin"]["ci95"]),
+                     _pct_txt(r["margin_call"]["probability"], 2)]
+                    + [_pct_txt(t["probability"], 1) for t in r["tiers"]]
+                    + [_pct_txt(r["targets"][i]["probability"], 1) for i in extra_t]
+                    + [f"{r['trades_per_path']:,.1f}"])
+    parts += ["Curve (common random numbers: the same paths at every capital)",
+              table(rows, headers, ["right"] * 3 + ["left"] + ["right"] * (len(headers) - 4)),
+              ""]
+
+    def cap(a):
+        if a["status"] == "not_reached":
+            return f"> {_money_txt(a['bracket'][0])}"
+        s = _money_txt(a["capital"])
+        return s + (" (min)" if a["status"] == "holds_everywhere" else "")
+
+    def at(a):
+        x = a.get("at_answer")
+        if not x:
+            return "-"
+        return f"{_pct_txt(x['probability'], 2)} {_ci_txt(x['ci95'])}"
+
+    arows = []
+    for t in res["targets"]:
+        arows.append([t["label"], cap(t["point"]), cap(t["conservative"]),
+                      f"{cap(t['optimistic'])} - {cap(t['conservative'])}",
+                      at(t["point"]), at(t["conservative"])])
+    ans = res["answer"]
+    arows.append(["overall (largest)", _money_txt(ans["capital"]) if ans["capital"] is not None
+                  else "not reached", _money_txt(ans["capital_conservative"])
+                  if ans["capital_conservative"] is not None else "not reached",
+                  f"{_money_txt(ans['capital_optimistic'])} - "
+                  f"{_money_txt(ans['capital_conservative'])}", "", ""])
+    parts += [f"Least starting capital (brackets narrowed to {_pct_txt(res['tolerance'])}; "
+              "beyond it every evaluated capital meets the target)",
+              table(arows, ["target", "point estimate", "conservative (95%)", "95% range",
+                            "at point", "at conservative"],
+                    ["left", "right", "right", "right", "left", "left"]), ""]
+    for n in res.get("notes", ()):
+        parts.append(f"note: {n}")
+    if res.get("notes"):
+        parts.append("")
+    c = res["cost"]
+    parts.append(f"cost: {c['paths_simulated']:,} paths simulated = "
+                 f"{c['path_equivalents']:.2f} x one run of {c['plain_run_paths']:,} paths "
+                 f"({c['evaluations']} capitals, {c['full_evaluations']} at full paths)")
+    if res.get("plot"):
+        parts.append(f"plot: {res['plot']}")
+    return "\n".join(parts).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# plot
+# ---------------------------------------------------------------------------------------------
+def plot_sizing(res: dict, path: str) -> None:
+    """A PNG: each target's probability against capital (log scale) with its 95% Wilson band,
+    the target level, and the point and conservative answers. The ruin panel is always drawn."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    curve = res["curve"]
+    caps = np.array([r["capital"] for r in curve])
+    full = np.array([r["paths"] == res["paths"] for r in curve])
+    panels = []                         # (title, key fn, target entries)
+    ruin_t = [t for t in res["targets"] if t["kind"] == "ruin"]
+    panels.append(("P(ruin)", lambda r: r["ruin"], ruin_t))
+    mc_t = [t for t in res["targets"] if t["kind"] == "margin_call"]
+    if mc_t:
+        panels.append(("P(margin call)", lambda r: r["margin_call"], mc_t))
+    for i, t in enumerate(res["targets"]):
+        if t["kind"] == "reach":
+            panels.append((t["label"].split(" >=")[0], (lambda i: lambda r: r["targets"][i])(i),
+                           [t]))
+
+    fig = Figure(figsize=(8, 3.2 * len(panels) + 0.6), dpi=110)
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (title, get, tlist) in zip(axes, panels):
+        p = np.array([get(r)["probability"] for r in curve])
+        lo = np.array([get(r)["ci95"][0] for r in curve])
+        hi = np.array([get(r)["ci95"][1] for r in curve])
+        ax.fill_between(caps, lo, hi, color="tab:blue", alpha=0.2, lw=0,
+                        label="95% Wilson interval")
+        ax.plot(caps, p, "-", color="tab:blue", lw=1)
+        ax.plot(caps[full], p[full], "o", color="tab:blue", ms=3,
+                label=f"{res['paths']:,} paths")
+        if (~full).any():
+            ax.plot(caps[~full], p[~full], "o", mfc="none", color="tab:blue", ms=4,
+                    label=f"{res['coarse_paths']:,} paths (coarse)")
+        for t in tlist:
+            ax.axhline(t["level"], color="tab:red", lw=1, ls="--", label=t["label"])
+            for crit, style, name in (("point", "-", "point"),
+                                      ("conservative", ":", "conservative")):
+                c = t[crit]["capital"]
+                if c is not None:
+                    ax.axvline(c, color="tab:green", ls=style, lw=1,
+                               label=f"{name} {_money_txt(c)}")
+        ax.set_ylabel(title)
+        ax.set_xscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    axes[-1].set_xlabel("starting capital (USD, log scale)")
+    fig.suptitle(f"{res.get('name') or 'scenario'}: seed {res['seed']}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
