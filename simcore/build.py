@@ -11,11 +11,18 @@ Markets (index m, in the order the file lists them under ``markets``)
     ``logp0 = log(price)``, ``mu = drift``, ``sigma = vol``. Markets that no tier trades are
     still simulated (they are part of the correlation structure) but never trade.
 
-Correlation
-    R from the pairs (unlisted pairs 0) or the full matrix (reordered to market order);
-    ``chol[h, 0] = cholesky(R)`` (lower) for both halves h of the stress axis;
-    ``volmult = 1``; one regime (``trans_cum = [[1]]``, ``regime0 = 0``); empty stress
-    window (``win_lo = 1 > win_hi = 0``); normal shocks (``student_nu = 0``); no gaps.
+Correlation, regimes, tails, gaps (SPEC 3, 6)
+    R from the pairs (unlisted pairs 0) or the full matrix (reordered to market order).
+    Without ``regimes:`` there is one regime: ``chol[h, 0] = cholesky(R)`` (lower) for both
+    halves h of the stress axis, ``volmult = 1``, ``trans_cum = [[1]]``, ``regime0 = 0``.
+    With ``regimes:``, regime g (file order of ``regimes.states``) has its own correlation
+    (default: the top-level one) and ``vol_mult``; ``trans_cum`` is the cumulative daily
+    transition matrix (``transitions``, or from ``expected_days``: stay with probability
+    1 - 1/expected_days, leave to each other state equally); ``regime0`` is ``start``
+    (default the first state). The stress window is empty (``win_lo = 1 > win_hi = 0``):
+    stress rows set it (:mod:`simcore.stress`). ``student_nu = tails.student_t`` (0 =
+    normal). ``gaps``: per market probability / mean / sd of a log jump at each day
+    boundary, or ``common`` (one event for all markets: ``gap_common = 1``).
 
 Strategies
     ``dir_mode``: long -> LONG (1), short -> SHORT (-1), both -> BOTH (0).
@@ -157,15 +164,38 @@ def _warnings(scn: Scenario) -> list[str]:
 
 
 def _correlation_arrays(scn: Scenario) -> dict:
-    """One regime, no stress window, normal shocks, no gaps (SPEC 6 layers come later)."""
+    """Regimes, fat tails and gaps (SPEC 6). No stress window: stress rows add one later
+    (:func:`simcore.stress.apply_stress`), so both halves of the stress axis are equal."""
     M = len(scn.markets)
-    L = np.linalg.cholesky(scn.correlation_matrix)
-    chol = np.empty((2, 1, M, M))
-    chol[:] = L
+    names = scn.regime_names
+    G = len(names)
+    chol = np.empty((2, G, M, M))
+    volmult = np.ones((2, G))
+    for g, R in enumerate(scn.regime_correlations):
+        chol[:, g] = np.linalg.cholesky(R)
+    if scn.regimes is not None:
+        for g, st in enumerate(scn.regimes.states.values()):
+            volmult[:, g] = st.vol_mult
+    trans_cum = np.cumsum(scn.regime_transitions, axis=1)
+    trans_cum[:, -1] = 1.0                     # exact row ends despite rounding
+    regime0 = names.index(scn.regimes.start) if scn.regimes and scn.regimes.start else 0
+    gap_p, gap_mu, gap_sd = np.zeros(M), np.zeros(M), np.zeros(M)
+    gap_common = 0
+    if scn.gaps:
+        if "common" in scn.gaps:
+            g = scn.gaps["common"]
+            gap_common = 1
+            gap_p[:], gap_mu[:], gap_sd[:] = g.probability, g.mean, g.sd
+        else:
+            for i, m in enumerate(scn.market_names):
+                if m in scn.gaps:
+                    g = scn.gaps[m]
+                    gap_p[i], gap_mu[i], gap_sd[i] = g.probability, g.mean, g.sd
     return dict(
-        chol=chol, volmult=np.ones((2, 1)), trans_cum=np.ones((1, 1)), regime0=0,
-        win_lo=1, win_hi=0, student_nu=0.0,
-        gap_p=np.zeros(M), gap_mu=np.zeros(M), gap_sd=np.zeros(M), gap_common=0,
+        chol=np.ascontiguousarray(chol), volmult=volmult,
+        trans_cum=np.ascontiguousarray(trans_cum), regime0=int(regime0),
+        win_lo=1, win_hi=0, student_nu=float(scn.tails.student_t) if scn.tails else 0.0,
+        gap_p=gap_p, gap_mu=gap_mu, gap_sd=gap_sd, gap_common=gap_common,
     )
 
 
@@ -281,6 +311,7 @@ def build_plan(scenario: Scenario) -> Plan:
             "asset_class": tuple(scn.asset_classes[m] for m in names),
             "stop_dist0": tuple(stop0), "target_dist0": tuple(target0),
             "margins_as_of": MARGINS_AS_OF,
+            "regime_names": scn.regime_names,
             "warnings": tuple(_warnings(scn)),
         },
     )

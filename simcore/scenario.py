@@ -23,9 +23,9 @@ Validation happens in two stages:
 2. **Consistency** -- cross-field checks that need more than one key (correlation matrix,
    contract table, tiers, strategies vs markets), in :func:`_cross_check`.
 
-Extending the format (e.g. ``regimes:``, ``stress:``, ``tails:``, ``gaps:``): add a model and
-an optional field to :class:`Scenario`, and, if it needs cross-field checks, a function to
-``_CHECKS``. Errors from either stage come out in the same format automatically.
+Extending the format (as ``regimes:``, ``tails:``, ``gaps:`` and ``stress:`` were): add a
+model and an optional field to :class:`Scenario`, and, if it needs cross-field checks, a
+function to ``_CHECKS``. Errors from either stage come out in the same format automatically.
 """
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ from .errors import ScenarioError
 
 __all__ = [
     "Scenario", "MarketSpec", "StrategySpec", "StopSpec", "TargetSpec", "RulesSpec",
-    "RuinSpec", "TierSpec", "ContractOverride", "CorrelationMatrixSpec",
+    "RuinSpec", "TierSpec", "ContractOverride", "CorrelationMatrixSpec", "RegimesSpec",
+    "RegimeStateSpec", "TailsSpec", "GapSpec", "StressSpec",
     "load_scenario", "parse_scenario", "load_yaml", "TRADING_DAYS", "ATR_FACTOR",
     "DEFAULT_SEED", "DEFAULT_PATHS",
 ]
@@ -308,6 +309,45 @@ CorrelationSpec = Annotated[
 ]
 
 
+class RegimeStateSpec(_Model):
+    """One market regime (SPEC 6): its own correlation (default: the top-level one), a
+    volatility multiplier, and (unless ``regimes.transitions`` is given) its expected length."""
+    correlation: Optional[CorrelationSpec] = None
+    vol_mult: float = Field(1.0, gt=0, le=20)
+    expected_days: Optional[float] = Field(None, ge=1)
+
+
+class RegimesSpec(_Model):
+    """``regimes:`` -- a daily Markov chain over ``states`` (switches between days)."""
+    states: dict[Name, RegimeStateSpec] = Field(min_length=1)
+    transitions: Optional[list[list[Annotated[float, Field(ge=0, le=1)]]]] = None
+    start: Optional[Name] = None
+
+
+class TailsSpec(_Model):
+    """``tails:`` -- standardized multivariate Student-t shocks (one shared chi-square)."""
+    student_t: float = Field(gt=2, le=1000)
+
+
+class GapSpec(_Model):
+    """A jump of the log price at a day boundary: occurs with ``probability`` each day, size
+    normal with ``mean`` and ``sd`` (log units: -0.05 is about a 5% gap down)."""
+    probability: float = Field(ge=0, le=1)
+    mean: float = Field(0.0, ge=-1, le=1)
+    sd: float = Field(0.0, ge=0, le=1)
+
+
+class StressSpec(_Model):
+    """One row of ``stress:`` (run by ``simrisk stress``)."""
+    name: str = Field(min_length=1)
+    spike: float = Field(0.0, ge=0, le=1)
+    adverse: bool = False
+    vol_mult: float = Field(1.0, gt=0, le=20)
+    student_t: Optional[float] = Field(None, gt=2, le=1000)
+    window: Optional[Annotated[list[Annotated[int, Field(ge=1)]],
+                               Field(min_length=2, max_length=2)]] = None
+
+
 class Scenario(_Model):
     """A validated scenario. Build it with :func:`load_scenario` / :func:`parse_scenario`
     (``Scenario.model_validate`` alone skips the cross-field checks and the resolved tables).
@@ -332,10 +372,16 @@ class Scenario(_Model):
     strategies: dict[Name, StrategySpec]
     rules: RulesSpec
     tiers: list[TierSpec] = Field(min_length=1)
+    regimes: Optional[RegimesSpec] = None
+    tails: Optional[TailsSpec] = None
+    gaps: Optional[dict[Name, GapSpec]] = None
+    stress: Optional[list[StressSpec]] = None
 
     _source: str = PrivateAttr("<dict>")
     _contracts: dict[str, ContractSpec] = PrivateAttr(default_factory=dict)
     _corr: Optional[np.ndarray] = PrivateAttr(None)
+    _regime_corr: list = PrivateAttr(default_factory=list)
+    _transitions: Optional[np.ndarray] = PrivateAttr(None)
 
     @field_validator("contracts", mode="before")
     @classmethod
@@ -372,6 +418,23 @@ class Scenario(_Model):
         v = self._corr.view()
         v.flags.writeable = False
         return v
+
+    @property
+    def regime_names(self) -> tuple[str, ...]:
+        """Regime names in file order (``("base",)`` without ``regimes:``)."""
+        return tuple(self.regimes.states) if self.regimes else ("base",)
+
+    @property
+    def regime_correlations(self) -> list:
+        """One (M, M) correlation matrix per regime, in :attr:`regime_names` order."""
+        self._resolved()
+        return list(self._regime_corr) if self._regime_corr else [self._corr]
+
+    @property
+    def regime_transitions(self) -> np.ndarray:
+        """The daily transition matrix (G, G), rows summing to 1."""
+        self._resolved()
+        return self._transitions.copy() if self._transitions is not None else np.ones((1, 1))
 
     @property
     def asset_classes(self) -> dict[str, str]:
@@ -603,42 +666,47 @@ def _unknown_market(s: Scenario, name: str) -> str:
 
 
 def _check_correlation(s: Scenario) -> None:
+    s._corr = _correlation_from(s, s.correlation, "correlation")
+
+
+def _correlation_from(s: Scenario, spec, where: str) -> np.ndarray:
+    """The (M, M) matrix of a correlation spec (pairs or full matrix), checked per SPEC 3;
+    errors are reported under the dotted prefix ``where``."""
     names = list(s.markets)
     M = len(names)
     pos = {n: i for i, n in enumerate(names)}
     R = np.eye(M)
-    spec = s.correlation
     if isinstance(spec, CorrelationMatrixSpec):
         seen: set = set()
         for i, n in enumerate(spec.order):
             if n not in pos:
-                raise ScenarioError(f"correlation.order[{i}]", _unknown_market(s, n))
+                raise ScenarioError(f"{where}.order[{i}]", _unknown_market(s, n))
             if n in seen:
-                raise ScenarioError(f"correlation.order[{i}]", f"{n} listed twice")
+                raise ScenarioError(f"{where}.order[{i}]", f"{n} listed twice")
             seen.add(n)
         missing = [n for n in names if n not in seen]
         if missing:
-            raise ScenarioError("correlation.order", f"missing market {missing[0]} "
+            raise ScenarioError(f"{where}.order", f"missing market {missing[0]} "
                                                      "(list every market once)")
         rows = spec.matrix
         if len(rows) != M or any(len(r) != M for r in rows):
-            raise ScenarioError("correlation.matrix", f"must be {M} x {M} (one row and one "
+            raise ScenarioError(f"{where}.matrix", f"must be {M} x {M} (one row and one "
                                                       "column per market in order)")
         A = np.array(rows, dtype=float)
         for i in range(M):
             for j in range(M):
                 if not -1.0 <= A[i, j] <= 1.0:
-                    raise ScenarioError(f"correlation.matrix[{i}][{j}]",
+                    raise ScenarioError(f"{where}.matrix[{i}][{j}]",
                                         "must be between -1 and 1")
         for i in range(M):
             if A[i, i] != 1.0:
-                raise ScenarioError("correlation.matrix", f"diagonal must be 1 (row {i}, "
+                raise ScenarioError(f"{where}.matrix", f"diagonal must be 1 (row {i}, "
                                                           f"{spec.order[i]}, is {_fmt(A[i, i])})")
         for i in range(M):
             for j in range(i + 1, M):
                 if abs(A[i, j] - A[j, i]) > 1e-12:
                     raise ScenarioError(
-                        "correlation.matrix",
+                        f"{where}.matrix",
                         f"not symmetric ({spec.order[i]}/{spec.order[j]} is {_fmt(A[i, j])} "
                         f"but {spec.order[j]}/{spec.order[i]} is {_fmt(A[j, i])})")
         perm = [pos[n] for n in spec.order]
@@ -646,7 +714,7 @@ def _check_correlation(s: Scenario) -> None:
     elif spec:
         given: dict = {}
         for key, value in spec.items():
-            field = f"correlation.{key}"
+            field = f"{where}.{key}"
             parts = key.split("/")
             if len(parts) != 2 or not all(parts):
                 raise ScenarioError(field, "a pair must be written A/B (two market names)")
@@ -664,9 +732,9 @@ def _check_correlation(s: Scenario) -> None:
             R[pos[a], pos[b]] = R[pos[b], pos[a]] = value
     lam = float(np.linalg.eigvalsh(R)[0]) if M > 1 else 1.0
     if lam <= 1e-10:
-        raise ScenarioError("correlation", f"not positive definite (smallest eigenvalue "
+        raise ScenarioError(where, f"not positive definite (smallest eigenvalue "
                                            f"{lam:.2g})")
-    s._corr = R
+    return R
 
 
 def _check_contracts(s: Scenario) -> None:
@@ -760,5 +828,72 @@ def _check_rules(s: Scenario) -> None:
         raise ScenarioError("rules.ruin.below", f"must be below capital ({_fmt(s.capital)})")
 
 
+def _check_regimes(s: Scenario) -> None:
+    if s.regimes is None:
+        return
+    states = list(s.regimes.states)
+    G = len(states)
+    s._regime_corr = [
+        _correlation_from(s, st.correlation, f"regimes.states.{g}.correlation")
+        if st.correlation is not None else s._corr
+        for g, st in s.regimes.states.items()]
+    if s.regimes.start is not None and s.regimes.start not in s.regimes.states:
+        raise ScenarioError("regimes.start", f"unknown regime {s.regimes.start}"
+                            + _did_you_mean(s.regimes.start, states))
+    P = s.regimes.transitions
+    if P is not None:
+        if len(P) != G or any(len(row) != G for row in P):
+            raise ScenarioError("regimes.transitions", f"must be {G} x {G} (rows and columns "
+                                                       "in the order of regimes.states)")
+        for i, row in enumerate(P):
+            if abs(sum(row) - 1.0) > 1e-9:
+                raise ScenarioError(f"regimes.transitions[{i}]",
+                                    f"must sum to 1 (sums to {sum(row):.6g})")
+        for g, st in s.regimes.states.items():
+            if st.expected_days is not None:
+                raise ScenarioError(f"regimes.states.{g}.expected_days",
+                                    "give transitions or expected_days, not both")
+        s._transitions = np.array(P, dtype=float)
+    else:
+        A = np.zeros((G, G))
+        for i, (g, st) in enumerate(s.regimes.states.items()):
+            if G == 1:
+                A[0, 0] = 1.0
+                continue
+            if st.expected_days is None:
+                raise ScenarioError(f"regimes.states.{g}.expected_days",
+                                    "missing (or give regimes.transitions)")
+            leave = 1.0 / st.expected_days
+            A[i, :] = leave / (G - 1)
+            A[i, i] = 1.0 - leave
+        s._transitions = A
+
+
+def _check_gaps(s: Scenario) -> None:
+    if not s.gaps:
+        return
+    for key in s.gaps:
+        if key != "common" and key not in s.markets:
+            raise ScenarioError(f"gaps.{key}", _unknown_market(s, key) +
+                                " (keys are market names, or common)")
+    if "common" in s.gaps and len(s.gaps) > 1:
+        other = next(k for k in s.gaps if k != "common")
+        raise ScenarioError(f"gaps.{other}", "give per-market gaps or common, not both")
+
+
+def _check_stress(s: Scenario) -> None:
+    seen: set = set()
+    for i, row in enumerate(s.stress or ()):
+        if row.name in seen:
+            raise ScenarioError(f"stress[{i}].name", f"{row.name} listed twice")
+        seen.add(row.name)
+        if row.window is not None:
+            lo, hi = row.window
+            if not lo <= hi <= s.horizon_days:
+                raise ScenarioError(f"stress[{i}].window",
+                                    f"must be [first day, last day] with 1 <= first <= last "
+                                    f"<= horizon_days ({s.horizon_days})")
+
+
 _CHECKS = [_check_sizes, _check_correlation, _check_contracts, _check_tiers,
-           _check_strategies, _check_rules]
+           _check_strategies, _check_rules, _check_regimes, _check_gaps, _check_stress]

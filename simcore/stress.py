@@ -117,6 +117,28 @@ def apply_stress(plan: Plan, stress: Stress) -> Plan:
                       win_lo=int(lo), win_hi=int(hi), student_nu=nu)
 
 
+def stresses_from_scenario(scenario) -> list:
+    """The rows named under the scenario's ``stress:`` section."""
+    return [Stress(name=r.name, spike=r.spike, adverse=r.adverse, vol_mult=r.vol_mult,
+                   student_t=r.student_t,
+                   window=tuple(r.window) if r.window is not None else None)
+            for r in (scenario.stress or ())]
+
+
+def sweep(spikes=(), vol_mults=(), tails=None, adverse=False, window=None) -> list:
+    """Rows for a command-line sweep: one row per spike weight, one per volatility multiplier
+    and one for fat tails (one stress at a time, each on the same window)."""
+    rows = []
+    for w in spikes:
+        rows.append(Stress(name=f"spike {w:g}" + (" adverse" if adverse else ""), spike=w,
+                           adverse=adverse, window=window))
+    for v in vol_mults:
+        rows.append(Stress(name=f"vol x{v:g}", vol_mult=v, window=window))
+    if tails is not None:       # fat tails apply to the whole horizon (see Stress)
+        rows.append(Stress(name=f"t({tails:g})", student_t=tails))
+    return rows
+
+
 # ---- paired comparison ----------------------------------------------------------------------
 
 def paired_mean_diff(x: np.ndarray, y: np.ndarray) -> dict:
@@ -204,3 +226,75 @@ def run_stress(plan: Plan, stresses: Sequence[Stress], paths: int, seed: int, *,
         rows.append(row)
     return {"paths": paths, "seed": seed, "horizon_days": plan.n_days,
             "capital": plan.capital, "name": plan.extras.get("name"), "rows": rows}
+
+
+# ---- the human table ---------------------------------------------------------------------
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def _dpct(d) -> str:
+    """A paired difference in percentage points with its interval."""
+    if d is None:
+        return ""
+    lo, hi = d["ci95"] if d.get("ci95") else (None, None)
+    core = f"{100 * d['diff']:+.2f}"
+    return core if lo is None else f"{core} [{100 * lo:+.2f}, {100 * hi:+.2f}]"
+
+
+def _money(x) -> str:
+    return "-" if x is None else f"${x:,.0f}"
+
+
+def _dmoney(d) -> str:
+    if d is None:
+        return ""
+    lo, hi = d["ci95"]
+    return f"{d['diff']:+,.0f} [{lo:+,.0f}, {hi:+,.0f}]"
+
+
+def next_tier_index(result: dict) -> Optional[int]:
+    """The first tier above the starting capital (the one a trader is working towards)."""
+    tiers = result["rows"][0]["tiers"]
+    for k, t in enumerate(tiers):
+        if t["at"] is not None and t["at"] > result["capital"]:
+            return k
+    return None
+
+
+def format_stress_table(result: dict) -> str:
+    """The ``simrisk stress`` table: one row per stress, differences from the base in
+    percentage points (or dollars) with paired 95% intervals."""
+    from tabulate import tabulate
+
+    k = next_tier_index(result)
+    rows = []
+    for r in result["rows"]:
+        vs = r.get("vs_base")
+        row = [r["name"], _pct(r["ruin_probability"]),
+               _dpct(vs["ruin_probability"]) if vs else "",
+               _pct(r["margin_call_probability"]),
+               _dpct(vs["margin_call_probability"]) if vs else ""]
+        if k is not None:
+            t = r["tiers"][k]
+            row += [_pct(t["probability_reached"]),
+                    "-" if t["days_median"] is None else str(t["days_median"])]
+        row += [_money(r["final_equity_p5"]), _dmoney(vs["final_equity_p5"]) if vs else ""]
+        rows.append(row)
+    head = ["stress", "P(ruin)", "vs base, pp [95% CI]", "P(margin call)",
+            "vs base, pp [95% CI]"]
+    if k is not None:
+        at = result["rows"][0]["tiers"][k]["at"]
+        head += [f"P(reach ${at:,.0f})", "median day"]
+    head += ["p5 equity", "vs base [95% CI]"]
+    title = (f"{result.get('name') or 'scenario'}: stress test, {result['paths']:,} paths, "
+             f"seed {result['seed']}, {result['horizon_days']} days, capital "
+             f"${result['capital']:,.0f}")
+    notes = ("Every row uses the base row's random numbers (common random numbers); "
+             "intervals are paired, from per-path differences\n(p5 equity: paired bootstrap).")
+    for r in result["rows"][1:]:
+        if r["stress"] != r["name"]:
+            notes += f"\n  {r['name']}: {r['stress']}"
+    return "\n".join([title, "", tabulate(rows, headers=head, disable_numparse=True), "",
+                      notes])

@@ -1,0 +1,87 @@
+"""``simrisk stress``: the plan under correlation spikes, volatility shocks and fat tails,
+side by side with the base case on common random numbers."""
+import click
+
+from ._common import (BadInput, Progress, dump_json, guard, jobs_opt, json_opt, load,
+                      paths_opt, progress_wanted, scenario_arg, seed_opt)
+
+
+def _floats(option: str, text: str, lo: float, hi: float, lo_open: bool = False) -> list:
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            x = float(part)
+        except ValueError:
+            raise BadInput(f"{option}: {part!r} is not a number (give a comma-separated "
+                           "list, e.g. 0,0.5,1)") from None
+        if not (lo < x if lo_open else lo <= x) or not x <= hi:
+            raise BadInput(f"{option}: {part} is out of range ({'(' if lo_open else '['}"
+                           f"{lo:g}, {hi:g}])")
+        out.append(x)
+    return out
+
+
+def _window(text: str, horizon: int):
+    try:
+        a, b = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise BadInput("--window: must be START:END in days, e.g. 100:160") from None
+    if not 1 <= a <= b <= horizon:
+        raise BadInput(f"--window: need 1 <= START <= END <= horizon_days ({horizon})")
+    return (a, b)
+
+
+@click.command()
+@scenario_arg
+@click.option("--spike", metavar="W[,W...]",
+              help="Correlation spike weights in [0, 1]: R -> (1-w) R + w J, one row each.")
+@click.option("--adverse", is_flag=True,
+              help="Spike toward the sign pattern of the strategies' directions (long +1, "
+                   "short -1), so every position loses together.")
+@click.option("--vol-mult", metavar="V[,V...]",
+              help="Volatility multipliers (> 0), one row each.")
+@click.option("--tails", type=float, metavar="NU",
+              help="Add a row with Student-t shocks of NU degrees of freedom (> 2).")
+@click.option("--window", metavar="START:END",
+              help="Apply spikes and volatility multipliers only on these days (1-based, "
+                   "inclusive) [default: the whole horizon].")
+@paths_opt
+@seed_opt
+@jobs_opt
+@json_opt
+@guard
+def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, jobs, as_json):
+    """Stress FILE's plan: ruin, margin calls, tier reach and p5 equity under each stress,
+    with paired 95% intervals for the difference from the base case.
+
+    The rows come from the options, or else from the scenario's `stress:` section, or
+    else a default sweep (--spike 0.5,1 --adverse --vol-mult 2).
+    """
+    from simcore.stress import (format_stress_table, run_stress, stresses_from_scenario,
+                                sweep)
+
+    scenario, plan = load(file)
+    spikes = _floats("--spike", spike, 0.0, 1.0) if spike else []
+    vols = _floats("--vol-mult", vol_mult, 0.0, 20.0, lo_open=True) if vol_mult else []
+    if tails is not None and not 2.0 < tails <= 1000.0:
+        raise BadInput("--tails: must be > 2 (degrees of freedom of the Student-t)")
+    win = _window(window, plan.n_days) if window else None
+    if spikes or vols or tails is not None:
+        rows = sweep(spikes, vols, tails, adverse=adverse, window=win)
+    elif scenario.stress:
+        if adverse or win:
+            raise BadInput("--adverse/--window: only with --spike/--vol-mult (the scenario's "
+                           "stress rows carry their own)")
+        rows = stresses_from_scenario(scenario)
+    else:
+        rows = sweep([0.5, 1.0], [2.0], None, adverse=True, window=win)
+    paths = scenario.paths if paths is None else paths
+    seed = scenario.seed if seed is None else seed
+    n_runs = 1 + sum(not r.is_base() for r in rows)
+    with Progress(paths * n_runs, progress_wanted(as_json), "stress rows") as progress:
+        result = run_stress(plan, rows, paths, seed, jobs=jobs, progress=progress)
+    if as_json:
+        dump_json(result)
+    else:
+        click.echo(format_stress_table(result))
