@@ -9,6 +9,8 @@ import click
 from simcore._version import __version__
 
 from .run import run
+from .size import size
+from .stress import stress
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,16 +24,8 @@ def main():
 
 
 main.add_command(run)
-
-# optional commands register themselves here as they are added
-for _name in ("stress", "size"):
-    try:
-        _mod = __import__(f"cli.{_name}", fromlist=[_name])
-    except ModuleNotFoundError as _e:  # the module is not there yet
-        if _e.name != f"cli.{_name}":
-            raise
-    else:
-        main.add_command(getattr(_mod, _name))
+main.add_command(stress)
+main.add_command(size)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

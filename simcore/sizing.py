@@ -42,12 +42,14 @@ Search
 ------
 1. A coarse geometric grid over [min, max] (plus the scenario's own capital) at ``coarse_paths``
    (a whole number of blocks, about 1/8 of the paths).
-2. Refinement near the answer only: bracket endpoints, and coarse points whose 95% interval
-   still contains the target level, are extended to the full paths; each bracket
-   (largest failing point, next point) wider than ``tolerance`` (relative) gets new points at
-   full paths: two points ``tolerance`` apart around the crossing interpolated linearly in
-   log capital (one round usually closes the bracket), or its midpoint once it is narrow.
-   Repeat until every bracket is within tolerance.
+2. Refinement near the answer only, at the full paths: (a) coarse points at or above a failing
+   point whose 95% interval still contains the target level are extended; (b) the ends of each
+   bracket (largest failing point, next point) still to be narrowed are extended; (c) each
+   bracket wider than the resolution gets new points: regula falsi in log capital (Illinois
+   variant) while it is wide, then two points one resolution apart around the interpolated
+   crossing, then the midpoint; (d) finally each answer itself is extended to the full paths.
+   Repeat until nothing changes. The resolution of a target is ``tolerance`` (relative), or a
+   quarter of its 95% range [optimistic, conservative] when that is wider (at most 5%).
 
 Several targets: the overall answer is the largest capital any of them needs (per kind of
 answer). ``cost`` reports the paths simulated as a multiple of one plain run of ``paths``.
@@ -62,7 +64,7 @@ import numpy as np
 
 from ._plan import BLOCK_SIZE, Plan
 from .errors import ScenarioError
-from .metrics import Z95, wilson
+from .metrics import wilson
 
 __all__ = ["Target", "parse_reach", "make_targets", "resolve_range", "CapitalCurve",
            "size_capital", "evaluate_curve", "format_sizing", "plot_sizing",
@@ -205,9 +207,10 @@ def make_targets(plan: Plan, *, max_ruin: Optional[float] = None, reach: Sequenc
         k = next((j for j, a in enumerate(labels)
                   if a is not None and float(a) == float(at)), None)
         if k is None:
-            known = ", ".join(_money_txt(a) for a in labels if a is not None) or "none"
-            raise _bad("--reach", f"no tier at {_money_txt(at)} (the scenario's tiers are at: "
-                                  f"{known})")
+            known = ", ".join(_money_txt(a) for a in labels if a is not None)
+            raise _bad("--reach", f"no tier at {_money_txt(at)} " + (
+                f"(the scenario's tiers are at: {known})" if known
+                else "(the scenario's tiers have no `at` threshold)"))
         if not math.isfinite(plan.tier_reach[k]):
             raise _bad("--reach", f"tier {k} has no threshold to reach")
         if days is not None and days > plan.n_days:
@@ -417,8 +420,17 @@ def _round_capital(c: float) -> float:
 
 
 def _proposals(cc: CapitalCurve, lo_pt: _Point, hi_pt: _Point, t: Target, criterion: str,
-               tol: float) -> list[float]:
-    """New capitals inside the bracket (lo fails, hi holds)."""
+               tol: float, weights: tuple = (1.0, 1.0)) -> list[float]:
+    """New capitals inside the bracket (``lo_pt`` fails, ``hi_pt`` holds), [] once the bracket
+    is within ``tol`` (relative).
+
+    Wide bracket (> 6 tolerances): one point where the straight line through the two ends'
+    distances from the target (in log capital) crosses zero -- regula falsi, with the
+    Illinois weights (an end kept twice in a row counts half as much, so a curved stretch
+    cannot pin the search to one end). Narrower: two points a tolerance apart around that
+    crossing, which close the bracket in one round when the line is right. Narrowest (< 2.5
+    tolerances): the midpoint.
+    """
     xl, xh = math.log(lo_pt.capital), math.log(hi_pt.capital)
     width = xh - xl
     omega = math.log1p(tol)
@@ -427,24 +439,43 @@ def _proposals(cc: CapitalCurve, lo_pt: _Point, hi_pt: _Point, t: Target, criter
     if width <= 2.5 * omega:
         xs = [0.5 * (xl + xh)]
     else:
-        gl = t.gap(lo_pt.counts[t.key], lo_pt.paths, criterion)
-        gh = t.gap(hi_pt.counts[t.key], hi_pt.paths, criterion)
-        if gl > 0 and gl - gh > 0:
-            frac = gl / (gl - gh)
-        else:
-            frac = 0.5
+        gl = t.gap(lo_pt.counts[t.key], lo_pt.paths, criterion) * weights[0]
+        gh = t.gap(hi_pt.counts[t.key], hi_pt.paths, criterion) * weights[1]
+        frac = gl / (gl - gh) if gl > 0 and gl - gh > 0 else 0.5
         x = xl + frac * width
-        xs = [x - 0.45 * omega, x + 0.45 * omega]
         margin = 0.15 * omega
-        xs = [min(max(v, xl + margin), xh - margin) for v in xs]
-        if xs[1] - xs[0] < 0.3 * omega:
-            xs = [0.5 * (xs[0] + xs[1])]
+        if width > 6 * omega:
+            xs = [min(max(x, xl + margin), xh - margin)]
+        else:
+            xs = [min(max(v, xl + margin), xh - margin)
+                  for v in (x - 0.45 * omega, x + 0.45 * omega)]
+            if xs[1] - xs[0] < 0.3 * omega:
+                xs = [0.5 * (xs[0] + xs[1])]
     out = []
     for x in xs:
         c = _round_capital(math.exp(x))
         if lo_pt.capital < c < hi_pt.capital and c not in cc.points:
             out.append(c)
     return out
+
+
+#: a target's resolution is at least this fraction of its 95% range (in log capital) ...
+RANGE_FRACTION = 0.25
+#: ... but the range never loosens it beyond this (relative)
+RANGE_RESOLUTION_CAP = 0.05
+
+
+def _resolution(answers: dict, tol: float) -> float:
+    """Relative width to which a target's brackets are narrowed: ``tol``, or a quarter of the
+    target's current 95% range [optimistic, conservative] when that is wider (at most 5%).
+
+    Pinning an answer much finer than its own statistical uncertainty buys nothing: the range
+    is about 4 standard errors wide, so a bracket of a quarter of it (one standard error) adds
+    a rounding error of sd 1/sqrt(12) of a standard error, which grows the total by about 4%."""
+    lo, hi = answers["optimistic"]["capital"], answers["conservative"]["capital"]
+    if lo is None or hi is None or not hi > lo:
+        return tol
+    return max(tol, min(RANGE_RESOLUTION_CAP, math.expm1(RANGE_FRACTION * math.log(hi / lo))))
 
 
 def size_capital(scenario, targets: Sequence[Target], *, paths: Optional[int] = None,
@@ -503,14 +534,19 @@ def size_capital(scenario, targets: Sequence[Target], *, paths: Optional[int] = 
 
     # 2. refine near the answers --------------------------------------------------------------
     converged = True
+    resolution = [tolerance] * len(targets)
+    kept: dict = {}                     # bracket -> (lo, hi, rounds lo kept, rounds hi kept)
     for rnd in range(_MAX_ROUNDS + 1):
         pts = cc.sorted_points()
         undecided: set = set()
         answers: set = set()
         brackets = []
-        for t in targets:
+        for ti, t in enumerate(targets):
+            per = {crit: _answer(pts, t, crit) for crit in CRITERIA}
+            res_t = _resolution(per, tolerance)
+            resolution[ti] = res_t
             for crit in CRITERIA:
-                a = _answer(pts, t, crit)
+                a = per[crit]
                 f_cap, p_cap = a["bracket"]
                 if a["capital"] is not None:
                     answers.add(a["capital"])
@@ -520,16 +556,39 @@ def size_capital(scenario, targets: Sequence[Target], *, paths: Optional[int] = 
                             and not t.decided(p.counts[t.key], p.paths):
                         undecided.add(p.capital)
                 if a["status"] == "ok":
-                    brackets.append((t, crit, cc.points[f_cap], cc.points[p_cap]))
+                    brackets.append(((ti, crit), t, crit, cc.points[f_cap], cc.points[p_cap],
+                                     res_t))
         # (a) points whose side of the target is still uncertain, at or above a failing point
         if undecided:
             say(f"refining {len(undecided)} point(s) near the answer to {paths:,} paths")
             cc.evaluate(sorted(undecided), paths)
             continue
-        # (b) new points inside brackets wider than the tolerance
+        # (b) new points inside brackets wider than the tolerance, interpolated between
+        # endpoints at the full paths (a coarse endpoint is too noisy to aim with)
+        ends = {p.capital for _, t, crit, lp, hp, r in brackets for p in (lp, hp)
+                if p.paths < paths and _proposals(cc, lp, hp, t, crit, r)}
+        if ends:
+            say(f"refining {len(ends)} bracket end(s) to {paths:,} paths")
+            cc.evaluate(sorted(ends), paths)
+            continue
         new: set = set()
-        for t, crit, lp, hp in brackets:
-            new.update(_proposals(cc, lp, hp, t, crit, tolerance))
+        wide_done: set = set()
+        # brackets with the same ends (several criteria of one target) share one point while
+        # they are wide: the middle criterion's, "point", goes first
+        brackets.sort(key=lambda b: b[2] != "point")
+        for key, t, crit, lp, hp, r in brackets:
+            ends_key = (key[0], lp.capital, hp.capital)
+            if math.log(hp.capital / lp.capital) > 6 * math.log1p(r):
+                if ends_key in wide_done:
+                    continue
+                wide_done.add(ends_key)
+            prev = kept.get(key)
+            nl = prev[2] + 1 if prev is not None and prev[0] == lp.capital else 0
+            nh = prev[3] + 1 if prev is not None and prev[1] == hp.capital else 0
+            got = _proposals(cc, lp, hp, t, crit, r, (0.5 ** nl, 0.5 ** nh))
+            if got:
+                kept[key] = (lp.capital, hp.capital, nl, nh)
+            new.update(got)
         merged: list[float] = []        # drop proposals closer than a fraction of tolerance
         for c in sorted(new):
             if merged and math.log(c / merged[-1]) < 0.2 * math.log1p(tolerance):
@@ -550,7 +609,7 @@ def size_capital(scenario, targets: Sequence[Target], *, paths: Optional[int] = 
         break
 
     return _result(scenario, base_plan, cc, targets, paths, coarse_paths, seed, lo, hi,
-                   tolerance, converged)
+                   tolerance, converged, resolution)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -583,11 +642,12 @@ def _curve_row(plan: Plan, pt: _Point, targets: Sequence[Target]) -> dict:
 
 
 def _result(scenario, plan: Plan, cc: CapitalCurve, targets, paths, coarse_paths, seed,
-            lo, hi, tolerance, converged) -> dict:
+            lo, hi, tolerance, converged, resolution) -> dict:
     pts = cc.sorted_points()
     tj = []
-    for t in targets:
+    for ti, t in enumerate(targets):
         entry = t.to_json()
+        entry["resolution"] = resolution[ti]
         for crit in CRITERIA:
             a = _answer(pts, t, crit)
             if a["capital"] is not None:
@@ -597,6 +657,10 @@ def _result(scenario, plan: Plan, cc: CapitalCurve, targets, paths, coarse_paths
             else:
                 a["at_answer"] = None
             entry[crit] = a
+        if t.at_most:
+            worst = max(pts, key=lambda p: (p.counts[t.key] / p.paths, -p.capital))
+            entry["worst"] = {"capital": worst.capital, "paths": worst.paths,
+                              **_prob_json(worst.counts[t.key], worst.paths)}
         entry["capital"] = entry["point"]["capital"]
         entry["capital_conservative"] = entry["conservative"]["capital"]
         entry["capital_optimistic"] = entry["optimistic"]["capital"]
@@ -626,10 +690,17 @@ def _result(scenario, plan: Plan, cc: CapitalCurve, targets, paths, coarse_paths
                              f"raise --max-capital")
             elif a["status"] == "holds_everywhere":
                 tpp = a["at_answer"]["trades_per_path"] if a["at_answer"] else None
+                w = e.get("worst")
                 notes.append(f"{e['label']}: the {crit} criterion holds at every evaluated "
                              f"capital down to {_money_txt(lo)} (--min-capital)"
-                             + (f"; the plan averages {tpp:.1f} trades per path there"
-                                if tpp is not None else ""))
+                             + ("; the plan takes no trade there" if tpp == 0 else
+                                f"; the plan averages {tpp:.1f} trades per path there"
+                                if tpp is not None else "")
+                             + ("" if not w or crit != "point" else
+                                "; it never happened at any evaluated capital"
+                                if w["count"] == 0 else
+                                f"; the highest estimate on the curve is "
+                                f"{_pct_txt(w['probability'], 2)} at {_money_txt(w['capital'])}"))
         hb = e["point"]["holds_below"]
         if hb is not None and e["point"]["status"] == "ok":
             row = cc.points[hb]
@@ -745,10 +816,15 @@ def format_sizing(res: dict) -> str:
             return "-"
         return f"{_pct_txt(x['probability'], 2)} {_ci_txt(x['ci95'])}"
 
+    def _range_txt(lo, hi):
+        if lo["capital"] is None or hi["capital"] is None:
+            return "-"
+        return f"{_money_txt(lo['capital'])} - {_money_txt(hi['capital'])}"
+
     arows = []
     for t in res["targets"]:
         arows.append([t["label"], cap(t["point"]), cap(t["conservative"]),
-                      f"{cap(t['optimistic'])} - {cap(t['conservative'])}",
+                      _range_txt(t["optimistic"], t["conservative"]),
                       at(t["point"]), at(t["conservative"])])
     ans = res["answer"]
     arows.append(["overall (largest)", _money_txt(ans["capital"]) if ans["capital"] is not None
@@ -756,8 +832,9 @@ def format_sizing(res: dict) -> str:
                   if ans["capital_conservative"] is not None else "not reached",
                   f"{_money_txt(ans['capital_optimistic'])} - "
                   f"{_money_txt(ans['capital_conservative'])}", "", ""])
-    parts += [f"Least starting capital (brackets narrowed to {_pct_txt(res['tolerance'])}; "
-              "beyond it every evaluated capital meets the target)",
+    parts += [f"Least starting capital: beyond it every evaluated capital meets the target "
+              f"(answers resolved to {_pct_txt(res['tolerance'])}, or a quarter of the 95% "
+              f"range if wider)",
               table(arows, ["target", "point estimate", "conservative (95%)", "95% range",
                             "at point", "at conservative"],
                     ["left", "right", "right", "right", "left", "left"]), ""]
@@ -783,6 +860,7 @@ def plot_sizing(res: dict, path: str) -> None:
     import matplotlib
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
 
     curve = res["curve"]
     caps = np.array([r["capital"] for r in curve])
@@ -822,6 +900,8 @@ def plot_sizing(res: dict, path: str) -> None:
                                label=f"{name} {_money_txt(c)}")
         ax.set_ylabel(title)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"${v:,.0f}"))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="best")
     axes[-1].set_xlabel("starting capital (USD, log scale)")

@@ -1,0 +1,71 @@
+"""``simrisk size``: the least starting capital for which the plan meets its targets."""
+import os
+
+import click
+
+from ._common import (BadInput, dump_json, guard, jobs_opt, json_opt, load,
+                      paths_opt, progress_wanted, scenario_arg, seed_opt)
+
+
+@click.command()
+@scenario_arg
+@click.option("--max-ruin", type=float, metavar="P",
+              help="Target: probability of ruin at most P (0.05 = 5%). The default target "
+                   "when none is given is --max-ruin 0.05.")
+@click.option("--reach", multiple=True, metavar="AT:Q[:DAYS]",
+              help="Target: reach the tier whose `at` is AT with probability at least Q, "
+                   "within DAYS trading days (default: the horizon). Repeatable.")
+@click.option("--max-margin-call", type=float, metavar="M",
+              help="Target: probability of at least one margin call at most M.")
+@click.option("--min-capital", type=float, metavar="USD",
+              help="Bottom of the search range [default: capital / 10].")
+@click.option("--max-capital", type=float, metavar="USD",
+              help="Top of the search range [default: 10 x capital].")
+@click.option("--tolerance", type=float, default=0.01, show_default=True,
+              help="Relative resolution of the answers (0.01 = 1%); a target whose 95% "
+                   "range is wide is resolved to a quarter of that range instead (<= 5%).")
+@paths_opt
+@seed_opt
+@jobs_opt
+@json_opt
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write a PNG of the curve(s) against capital with the target and 95% band.")
+@click.option("--force", is_flag=True, help="Let --plot overwrite an existing file.")
+@guard
+def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, tolerance, paths,
+         seed, jobs, as_json, plot_file, force):
+    """Least starting capital for FILE's plan to meet its targets (ruin, tier reach, margin
+    calls), searched on common random numbers; point estimate and 95%-conservative capital."""
+    from simcore.sizing import format_sizing, make_targets, plot_sizing, size_capital
+
+    scenario, plan = load(file)
+    targets = make_targets(plan, max_ruin=max_ruin, reach=reach,
+                           max_margin_call=max_margin_call)
+    if plot_file is not None:
+        if os.path.exists(plot_file) and not force:
+            raise BadInput(f"--plot: {plot_file} exists (use --force to overwrite it)")
+        parent = os.path.dirname(os.path.abspath(plot_file))
+        if not os.path.isdir(parent):
+            raise BadInput(f"--plot: directory {parent} does not exist")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise BadInput("--plot: needs matplotlib (pip install 'simrisk[plot]')") from None
+    paths = scenario.paths if paths is None else paths
+    seed = scenario.seed if seed is None else seed
+
+    show = progress_wanted(as_json)
+
+    def stage(text):
+        if show:
+            click.echo(text, err=True)
+
+    res = size_capital(scenario, targets, paths=paths, seed=seed, min_capital=min_capital,
+                       max_capital=max_capital, jobs=jobs, tolerance=tolerance, stage=stage)
+    if plot_file is not None:
+        plot_sizing(res, plot_file)
+        res["plot"] = plot_file
+    if as_json:
+        dump_json(res)
+    else:
+        click.echo(format_sizing(res), nl=False)
