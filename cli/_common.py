@@ -91,6 +91,29 @@ json_opt = click.option("--json", "as_json", is_flag=True,
                         help="Print one JSON object on stdout and nothing else there.")
 
 
+def backend_opts(fn):
+    """``--backend threads|dask`` and ``--scheduler ADDRESS`` (results do not depend on them)."""
+    fn = click.option("--scheduler", metavar="ADDRESS",
+                      help="dask.distributed scheduler, e.g. tcp://10.0.0.5:8786 (with "
+                           "--backend dask) [default: start a local cluster].")(fn)
+    fn = click.option("--backend", type=click.Choice(["threads", "dask"]), default="threads",
+                      show_default=True,
+                      help="Where blocks of paths run: local threads, or a dask cluster "
+                           "(pip install 'simrisk[dask]'). Results are identical.")(fn)
+    return fn
+
+
+def check_backend(backend: str, scheduler) -> None:
+    if scheduler is not None and backend != "dask":
+        raise BadInput("--scheduler: only with --backend dask")
+    if backend == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise BadInput("--backend: dask needs the dask extra "
+                           "(pip install 'simrisk[dask]')") from None
+
+
 def dump_json(obj) -> None:
     import json
     click.echo(json.dumps(obj, allow_nan=False))

@@ -3,8 +3,8 @@ import os
 
 import click
 
-from ._common import (BadInput, dump_json, guard, jobs_opt, json_opt, load,
-                      paths_opt, progress_wanted, scenario_arg, seed_opt)
+from ._common import (BadInput, backend_opts, check_backend, dump_json, guard, jobs_opt,
+                      json_opt, load, paths_opt, progress_wanted, scenario_arg, seed_opt)
 
 
 @click.command()
@@ -27,17 +27,19 @@ from ._common import (BadInput, dump_json, guard, jobs_opt, json_opt, load,
 @paths_opt
 @seed_opt
 @jobs_opt
+@backend_opts
 @json_opt
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write a PNG of the curve(s) against capital with the target and 95% band.")
 @click.option("--force", is_flag=True, help="Let --plot overwrite an existing file.")
 @guard
 def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, tolerance, paths,
-         seed, jobs, as_json, plot_file, force):
+         seed, jobs, backend, scheduler, as_json, plot_file, force):
     """Least starting capital for FILE's plan to meet its targets (ruin, tier reach, margin
     calls), searched on common random numbers; point estimate and 95%-conservative capital."""
     from simcore.sizing import format_sizing, make_targets, plot_sizing, size_capital
 
+    check_backend(backend, scheduler)
     scenario, plan = load(file)
     targets = make_targets(plan, max_ruin=max_ruin, reach=reach,
                            max_margin_call=max_margin_call)
@@ -61,7 +63,8 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
             click.echo(text, err=True)
 
     res = size_capital(scenario, targets, paths=paths, seed=seed, min_capital=min_capital,
-                       max_capital=max_capital, jobs=jobs, tolerance=tolerance, stage=stage)
+                       max_capital=max_capital, jobs=jobs, tolerance=tolerance, stage=stage,
+                       backend=backend, scheduler=scheduler)
     if plot_file is not None:
         plot_sizing(res, plot_file)
         res["plot"] = plot_file

@@ -2,8 +2,9 @@
 side by side with the base case on common random numbers."""
 import click
 
-from ._common import (BadInput, Progress, dump_json, guard, jobs_opt, json_opt, load,
-                      paths_opt, progress_wanted, scenario_arg, seed_opt)
+from ._common import (BadInput, Progress, backend_opts, check_backend, dump_json, guard,
+                      jobs_opt, json_opt, load, paths_opt, progress_wanted, scenario_arg,
+                      seed_opt)
 
 
 def _floats(option: str, text: str, lo: float, hi: float, lo_open: bool = False) -> list:
@@ -49,9 +50,11 @@ def _window(text: str, horizon: int):
 @paths_opt
 @seed_opt
 @jobs_opt
+@backend_opts
 @json_opt
 @guard
-def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, jobs, as_json):
+def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, jobs, backend,
+           scheduler, as_json):
     """Stress FILE's plan: ruin, margin calls, tier reach and p5 equity under each stress,
     with paired 95% intervals for the difference from the base case.
 
@@ -61,6 +64,7 @@ def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, jobs, as_
     from simcore.stress import (format_stress_table, run_stress, stresses_from_scenario,
                                 sweep)
 
+    check_backend(backend, scheduler)
     scenario, plan = load(file)
     spikes = _floats("--spike", spike, 0.0, 1.0) if spike else []
     vols = _floats("--vol-mult", vol_mult, 0.0, 20.0, lo_open=True) if vol_mult else []
@@ -80,7 +84,8 @@ def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, jobs, as_
     seed = scenario.seed if seed is None else seed
     n_runs = 1 + sum(not r.is_base() for r in rows)
     with Progress(paths * n_runs, progress_wanted(as_json), "stress rows") as progress:
-        result = run_stress(plan, rows, paths, seed, jobs=jobs, progress=progress)
+        result = run_stress(plan, rows, paths, seed, jobs=jobs, progress=progress,
+                            backend=backend, scheduler=scheduler)
     if as_json:
         dump_json(result)
     else:

@@ -40,9 +40,14 @@ STREAMS = ("shocks", "exits", "directions", "regimes", "gaps", "tails")
 
 
 def block_streams(seed_seq):
-    """The block's BitGenerators (PCG64), one per entry of ``STREAMS``."""
+    """The block's BitGenerators (PCG64), one per entry of ``STREAMS``: the children
+    ``seed_seq.spawn(len(STREAMS))`` of a fresh ``seed_seq``, made without advancing its spawn
+    counter, so the same SeedSequence always gives the same streams."""
     import numpy as _np
-    return tuple(_np.random.PCG64(s) for s in seed_seq.spawn(len(STREAMS)))
+    key = tuple(seed_seq.spawn_key)
+    return tuple(_np.random.PCG64(_np.random.SeedSequence(seed_seq.entropy, spawn_key=key + (k,),
+                                                          pool_size=seed_seq.pool_size))
+                 for k in range(len(STREAMS)))
 
 
 # Paths per block. Part of the reproducibility contract (SPEC 8): changing it changes

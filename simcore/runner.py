@@ -56,49 +56,65 @@ def resolve_jobs(jobs: Optional[int]) -> int:
     return int(jobs)
 
 
+def block_seed(seed: int, b: int) -> np.random.SeedSequence:
+    """Block ``b``'s SeedSequence: ``SeedSequence(seed).spawn(n_blocks)[b]``, for any n_blocks."""
+    return np.random.SeedSequence(seed, spawn_key=(b,))
+
+
+def run_tasks(tasks, *, jobs: Optional[int] = None, backend: str = "threads",
+              scheduler: Optional[str] = None,
+              progress: Optional[Callable[[int], None]] = None,
+              record_equity: bool = False) -> list:
+    """Run blocks ``tasks = [(plan, seed_seq, n), ...]``; return their outputs in task order.
+
+    ``jobs``: worker threads (None or 0 = every core, negative counts back from it).
+    ``backend``: ``"threads"`` (local) or ``"dask"`` (joblib's dask backend; ``scheduler`` is
+    the address of a dask.distributed scheduler, or None for a local cluster).
+    ``progress(n)`` is called with each finished block's number of paths.
+    """
+    n_jobs = resolve_jobs(jobs)
+    if backend not in ("threads", "dask"):
+        raise ValueError(f"backend: unknown backend {backend!r} (threads or dask)")
+    if backend == "threads" and (n_jobs == 1 or len(tasks) == 1):
+        outs = []
+        for plan, ss, n in tasks:
+            outs.append(_run_block(plan, ss, n, record_equity))
+            if progress is not None:
+                progress(n)
+        return outs
+
+    import joblib
+
+    if backend == "threads":
+        ctx = joblib.parallel_config(backend="threading", n_jobs=n_jobs)
+    else:
+        from .distributed import dask_config
+        ctx = dask_config(scheduler, n_jobs)
+    outs = []
+    with ctx:
+        gen = joblib.Parallel(return_as="generator")(
+            joblib.delayed(_run_block)(plan, ss, n, record_equity) for plan, ss, n in tasks)
+        for out in gen:
+            outs.append(out)
+            if progress is not None:
+                progress(out.ruined.shape[0])
+    return outs
+
+
 def simulate(plan: Plan, paths: int, seed: int, *, jobs: Optional[int] = None,
              backend: str = "threads", scheduler: Optional[str] = None,
              progress: Optional[Callable[[int], None]] = None,
              record_equity: bool = False, block_size: int = BLOCK_SIZE) -> BlockOutput:
     """Simulate ``paths`` paths of ``plan`` with ``seed``; return the merged summaries.
 
-    ``jobs``: worker threads (None or 0 = every core, negative counts back from it).
-    ``backend``: ``"threads"`` (local) or ``"dask"`` (joblib's dask backend; ``scheduler`` is
-    the address of a dask.distributed scheduler, or None for a local cluster).
-    ``progress(n)`` is called with the number of paths done after each block.
+    Options as in :func:`run_tasks`; ``record_equity`` also keeps each path's day-end equity
+    (``out.equity``, paths x (horizon_days + 1): memory grows with the horizon).
     """
     plan.validate_arrays()
-    sizes = block_sizes(paths, block_size)
-    children = np.random.SeedSequence(seed).spawn(len(sizes))
-    tasks = list(zip(children, sizes))
-    n_jobs = resolve_jobs(jobs)
-
-    if backend == "threads" and (n_jobs == 1 or len(tasks) == 1):
-        outs = []
-        for ss, n in tasks:
-            outs.append(_run_block(plan, ss, n, record_equity))
-            if progress is not None:
-                progress(n)
-        return merge(outs)
-
-    import joblib
-
-    if backend == "threads":
-        ctx = joblib.parallel_config(backend="threading", n_jobs=n_jobs)
-    elif backend == "dask":
-        from .distributed import dask_config
-        ctx = dask_config(scheduler, n_jobs)
-    else:
-        raise ValueError(f"backend: unknown backend {backend!r} (threads or dask)")
-    with ctx:
-        gen = joblib.Parallel(return_as="generator")(
-            joblib.delayed(_run_block)(plan, ss, n, record_equity) for ss, n in tasks)
-        outs = []
-        for out in gen:
-            outs.append(out)
-            if progress is not None:
-                progress(out.ruined.shape[0])
-    return merge(outs)
+    tasks = [(plan, block_seed(seed, b), n)
+             for b, n in enumerate(block_sizes(paths, block_size))]
+    return merge(run_tasks(tasks, jobs=jobs, backend=backend, scheduler=scheduler,
+                           progress=progress, record_equity=record_equity))
 
 
 def run_scenario(scenario, *, paths: Optional[int] = None, seed: Optional[int] = None,

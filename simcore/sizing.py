@@ -65,6 +65,7 @@ import numpy as np
 from ._plan import BLOCK_SIZE, Plan
 from .errors import ScenarioError
 from .metrics import wilson
+from .runner import block_seed
 
 __all__ = ["Target", "parse_reach", "make_targets", "resolve_range", "CapitalCurve",
            "size_capital", "evaluate_curve", "format_sizing", "plot_sizing",
@@ -269,14 +270,6 @@ class _Point:
     extra: dict = field(default_factory=dict)
 
 
-def _child(seed: int, b: int) -> np.random.SeedSequence:
-    """A fresh copy of block ``b``'s SeedSequence, ``SeedSequence(seed).spawn(n)[b]`` (the
-    runner's). Fresh for every task: spawning the block's streams advances a SeedSequence's
-    spawn counter, so one object must never seed two blocks."""
-    root = np.random.SeedSequence(seed)
-    return np.random.SeedSequence(root.entropy, spawn_key=(b,), pool_size=root.pool_size)
-
-
 def _layout(paths: int) -> list[tuple[int, int]]:
     """[(block index, size)] of a run of ``paths`` paths (runner.block_sizes)."""
     from .runner import block_sizes
@@ -292,11 +285,14 @@ class CapitalCurve:
     """
 
     def __init__(self, scenario, targets: Sequence[Target], seed: int, *, jobs=None,
-                 progress: Optional[Callable[[int], None]] = None):
+                 progress: Optional[Callable[[int], None]] = None, backend: str = "threads",
+                 scheduler: Optional[str] = None):
         self.scenario = scenario
         self.targets = list(targets)
         self.seed = int(seed)
         self.jobs = jobs
+        self.backend = backend
+        self.scheduler = scheduler
         self.progress = progress
         self.points: dict[float, _Point] = {}
         self.paths_simulated = 0
@@ -315,7 +311,7 @@ class CapitalCurve:
         return self.points[c]
 
     def evaluate(self, capitals: Sequence[float], paths: int) -> None:
-        from .runner import _run_block, resolve_jobs
+        from .runner import run_tasks
 
         layout = _layout(paths)
         tasks, owners = [], []
@@ -325,26 +321,11 @@ class CapitalCurve:
                 continue
             for b, size in layout:
                 if (b, size) not in pt.blocks:
-                    tasks.append((pt.plan, _child(self.seed, b), size))
+                    tasks.append((pt.plan, block_seed(self.seed, b), size))
                     owners.append((pt, (b, size)))
         if tasks:
-            n_jobs = resolve_jobs(self.jobs)
-            if n_jobs == 1 or len(tasks) == 1:
-                outs = []
-                for plan, ss, n in tasks:
-                    outs.append(_run_block(plan, ss, n, False))
-                    if self.progress is not None:
-                        self.progress(n)
-            else:
-                import joblib
-                with joblib.parallel_config(backend="threading", n_jobs=n_jobs):
-                    gen = joblib.Parallel(return_as="generator")(
-                        joblib.delayed(_run_block)(plan, ss, n, False) for plan, ss, n in tasks)
-                    outs = []
-                    for out in gen:
-                        outs.append(out)
-                        if self.progress is not None:
-                            self.progress(int(out.ruined.shape[0]))
+            outs = run_tasks(tasks, jobs=self.jobs, backend=self.backend,
+                             scheduler=self.scheduler, progress=self.progress)
             for (pt, key), out in zip(owners, outs):
                 pt.blocks[key] = out
                 self.paths_simulated += key[1]
@@ -484,7 +465,8 @@ def size_capital(scenario, targets: Sequence[Target], *, paths: Optional[int] = 
                  grid: int = DEFAULT_GRID, coarse_paths: Optional[int] = None,
                  tolerance: float = DEFAULT_TOLERANCE,
                  progress: Optional[Callable[[int], None]] = None,
-                 stage: Optional[Callable[[str], None]] = None) -> dict:
+                 stage: Optional[Callable[[str], None]] = None, backend: str = "threads",
+                 scheduler: Optional[str] = None) -> dict:
     """Search the least starting capital meeting every target; return a JSON-ready dict.
 
     ``paths`` / ``seed`` default to the scenario's. ``grid``: points of the coarse geometric
@@ -521,7 +503,8 @@ def size_capital(scenario, targets: Sequence[Target], *, paths: Optional[int] = 
         raise _bad("--coarse-paths", f"must be a multiple of {BLOCK_SIZE} (whole blocks)")
     say = stage or (lambda s: None)
 
-    cc = CapitalCurve(scenario, targets, seed, jobs=jobs, progress=progress)
+    cc = CapitalCurve(scenario, targets, seed, jobs=jobs, progress=progress, backend=backend,
+                      scheduler=scheduler)
 
     # 1. coarse grid ------------------------------------------------------------------------
     caps = [lo] + [_round_capital(c) for c in np.geomspace(lo, hi, grid)[1:-1]] + [hi]

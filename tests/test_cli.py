@@ -199,3 +199,14 @@ def test_stress_bad_arguments_exit_2_naming_option(tmp_path, args, option):
     assert r.exit_code == 2, r.output
     assert option in r.stderr and r.stdout == ""
     assert "Traceback" not in r.output
+
+
+def test_scheduler_without_dask_backend_is_bad_input(tmp_path):
+    r = CliRunner().invoke(main, ["run", write(tmp_path, SMALL), "--scheduler",
+                                  "tcp://127.0.0.1:1", "--json"])
+    assert r.exit_code == 2 and "--scheduler" in r.stderr and r.stdout == ""
+
+
+def test_unknown_backend_is_bad_input(tmp_path):
+    r = CliRunner().invoke(main, ["run", write(tmp_path, SMALL), "--backend", "spark"])
+    assert r.exit_code == 2 and "--backend" in r.stderr
