@@ -29,7 +29,10 @@ DIRECTIVES = {
 }
 
 # -O3 but no -ffast-math: the kernel must reproduce its Python twin bit for bit, so
-# floating-point contraction (FMA) is switched off too. No -march=native in the default build.
+# floating-point contraction (FMA) is switched off too. No -march=native in the default build
+# (SIMRISK_NATIVE=1 opts in). Measured on the kernel (docs/performance.md): -march=x86-64-v2
+# (numpy 2.4's own baseline) or -v3, -fno-plt, -fno-semantic-interposition gain nothing
+# measurable, so the default stays portable.
 CFLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno"]
 if os.environ.get("SIMRISK_NATIVE"):
     CFLAGS.append("-march=native")
@@ -38,7 +41,8 @@ extensions = [
     Extension(
         "simcore._kernel",
         ["simcore/_kernel.pyx"],
-        include_dirs=[NP_INCLUDE],
+        include_dirs=[NP_INCLUDE, "simcore"],    # simcore/_ziggurat.h: numpy's ziggurat, inline
+        depends=["simcore/_kernel.pxd", "simcore/_ziggurat.h"],
         library_dirs=NP_LIBDIRS,
         libraries=["npyrandom", "npymath", "m"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],

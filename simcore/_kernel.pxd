@@ -10,6 +10,15 @@ cdef extern from "numpy/random/distributions.h":
     void random_standard_uniform_fill(bitgen_t *bitgen_state, Py_ssize_t cnt, double *out) nogil
     double random_standard_gamma(bitgen_t *bitgen_state, double shape) nogil
 
+cdef extern from "_ziggurat.h":
+    # numpy's ziggurat for standard normals, inline (simcore/_ziggurat.h): the stream of
+    # Generator.standard_normal, number for number, on the same BitGenerator.
+    # counts: NULL, or int64[4] tallies of the slow paths (see the header).
+    enum: SIMRISK_ZIG_NCOUNTS
+    double simrisk_standard_normal(bitgen_t *bg, int64_t *counts) nogil
+    void simrisk_standard_normal_fill(bitgen_t *bg, Py_ssize_t cnt, double *out,
+                                      int64_t *counts) nogil
+
 
 cdef struct PlanC:
     # read-only view of simcore._plan.Plan (see that module for meanings and shapes)

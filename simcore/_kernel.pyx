@@ -4,6 +4,29 @@ A line-by-line translation of ``simcore/_kernel_python.py`` (the readable refere
 documents the model, the random-number layout and the order of events). Inputs are the
 read-only arrays of a ``Plan``; outputs go to the caller-owned buffers of a ``BlockOutput``.
 The whole block runs without the GIL, so blocks run in parallel threads.
+
+How it is made fast without changing a single bit of the results (docs/performance.md):
+
+* Normal shocks come from numpy's own ziggurat compiled inline (``_ziggurat.h``): the
+  same numbers as ``Generator.standard_normal``, at less than half of its cost.
+* Each step's shocks, exit uniforms and entry coins are drawn path by path, just before
+  the path uses them (each stream still yields its numbers in the documented order: path
+  after path, markets innermost); dead paths still draw their share.
+* A path's state is an array of ``Mkt`` records, markets innermost, so one path's markets
+  share a few cache lines.
+* Whatever does not depend on the path -- the volatility after multipliers, ``sig*sqrt(dt)``,
+  the step variance, the drift times ``dt`` (flat, long, short) -- is computed once per
+  block with the very operations the twin performs per step, so the values are identical.
+* ``price = exp(log price)`` is only computed where it is used (the equity of open
+  positions, fills, entry attempts), at most once per log price; the twin computes it for
+  every market every step, to the same value.
+* The equity a step starts with is the equity the previous step ended with (the same
+  sum of the same numbers), unless a gap moved prices in between.
+* Most entry attempts are skips (a market waiting for equity or margin room). When the
+  skip and its reason are certain from comparisons with wide margins, the attempt is
+  counted without the divisions and without exp() for the price (``quick_skip``);
+  otherwise the twin's computation decides. Likewise the drawdown's division is skipped
+  when the drawdown is certainly neither a new maximum nor at the ruin level.
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from libc.math cimport exp, floor, log, sqrt, M_PI
@@ -37,51 +60,70 @@ cdef enum:
     EXIT_GAP = 6
 
 
+cdef struct Mkt:
+    # one market of one path; a block holds n * M of them, markets innermost
+    double logp         # log price
+    double lref         # the last log price whose exp() was taken ...
+    double pref         # ... and its exp(): the price is pref whenever logp == lref
+    double lclose       # log price at the previous day's close (ATR)
+    double s2           # ATR's EWMA of squared daily log returns
+    double sq           # sqrt(s2)
+    double x0           # log price at the start of this step
+    # the open position (is_open)
+    double entry
+    double D            # stop distance at entry (0 = no stop)
+    double stop
+    double lstop
+    double target
+    double ltarget
+    int32_t pc          # contract index
+    int32_t pn          # contracts held
+    int32_t pdir        # +1 / -1
+    int32_t held        # steps held
+    int32_t next_entry  # first step at which a new entry may be tried
+    int8_t is_open
+    int8_t dsel         # drift while open: 0 flat, 1 long, 2 short (MktConst.ddt)
+    int8_t has_stop
+    int8_t has_target
+
+
+cdef struct MktConst:
+    # per (stress window w, regime g, market i): the path-independent part of a move,
+    # computed with the same operations, in the same order, as the twin's per-step code
+    double sig          # sigma * volmult
+    double sqd          # sig * sqrt(dt)
+    double v            # sig * sig * dt (the step variance, normal shocks)
+    double ddt[3]       # drift * dt: flat (mu - sig^2 / 2) * dt; long, + alpha; short, - alpha
+
+
 cdef struct State:
     # per path [n]
     int8_t *alive
     double *cash
     double *peak
+    double *E           # equity at the end of the last step
     int32_t *regime
     int32_t *tier
-    # per path and market [n * M], markets innermost
-    double *logp
-    double *price
-    double *lclose
-    double *s2
-    double *x0
-    int8_t *is_open
-    int32_t *pc          # contract index
-    int32_t *pn          # contracts held
-    int32_t *pdir        # +1 / -1
-    double *entry
-    double *D            # stop distance at entry (0 = no stop)
-    int32_t *held
-    int8_t *has_stop
-    double *stop
-    double *lstop
-    int8_t *has_target
-    double *target
-    double *ltarget
-    int32_t *next_entry
-    # this step's random numbers
+    Mkt *mk             # [n * M]
+    MktConst *mc        # [2 * G * M]
+    # this path's draws for this step [M]
     double *z
     double *u_exit
     double *u_dir
-    double *u_reg
-    double *u_gap
-    double *z_gap
-    double *gam
+    # per-block draws, at day boundaries
+    double *u_reg       # [n]
+    double *u_gap       # [n * M]
+    double *z_gap       # [n * M]
+    double *gam         # [n]
 
 
 cdef inline void close_pos(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_ssize_t i,
                            double fill, int kind, Py_ssize_t t) noexcept nogil:
-    cdef Py_ssize_t M = P.M
-    cdef Py_ssize_t x = p * M + i
-    cdef int c = S.pc[x]
-    cdef int nq = S.pn[x]
-    cdef int s = S.pdir[x]
-    cdef double gross = s * nq * P.pv[c] * (fill - S.entry[x])
+    cdef Mkt *m = &S.mk[p * P.M + i]
+    cdef int c = m.pc
+    cdef int nq = m.pn
+    cdef int s = m.pdir
+    cdef double gross = s * nq * P.pv[c] * (fill - m.entry)
     cdef double pnl, R
     cdef bint win
     S.cash[p] += gross - nq * P.comm[c]
@@ -93,8 +135,8 @@ cdef inline void close_pos(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_s
         O.wins[p] += 1
         O.m_wins[i] += 1
     R = 0.0
-    if S.D[x] > 0.0:
-        R = pnl / (S.D[x] * P.pv[c] * nq)
+    if m.D > 0.0:
+        R = pnl / (m.D * P.pv[c] * nq)
         if win:
             O.m_win_r[i] += R
             O.m_win_rn[i] += 1
@@ -103,32 +145,41 @@ cdef inline void close_pos(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_s
             O.m_loss_rn[i] += 1
     if kind == EXIT_GAP:
         O.m_gap_fills[i] += 1
-        if S.D[x] > 0.0 and R < -1.0:
+        if m.D > 0.0 and R < -1.0:
             O.m_beyond_1r[i] += 1
-    S.is_open[x] = 0
-    S.next_entry[x] = <int32_t>(t + 1 + P.cooldown[i])
+    m.is_open = 0
+    m.dsel = 0
+    m.next_entry = <int32_t>(t + 1 + P.cooldown[i])
+
+
+cdef inline double mkt_price(Mkt *m) noexcept nogil:
+    """exp(m.logp), the market's price, computed at most once per log price."""
+    if m.lref != m.logp:
+        m.pref = exp(m.logp)
+        m.lref = m.logp
+    return m.pref
 
 
 cdef inline double path_equity(const PlanC *P, State *S, Py_ssize_t p) noexcept nogil:
-    cdef Py_ssize_t i, x
+    cdef Py_ssize_t i
+    cdef Mkt *m = &S.mk[p * P.M]
     cdef double E = S.cash[p]
     for i in range(P.M):
-        x = p * P.M + i
-        if S.is_open[x]:
-            E += S.pdir[x] * S.pn[x] * P.pv[S.pc[x]] * (S.price[x] - S.entry[x])
+        if m[i].is_open:
+            E += m[i].pdir * m[i].pn * P.pv[m[i].pc] * (mkt_price(&m[i]) - m[i].entry)
     return E
 
 
 cdef inline void liquidate(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_ssize_t t,
                            bint slip_on) noexcept nogil:
-    cdef Py_ssize_t i, x
+    cdef Py_ssize_t i
+    cdef Mkt *m = &S.mk[p * P.M]
     cdef double fill
     for i in range(P.M):
-        x = p * P.M + i
-        if S.is_open[x]:
-            fill = S.price[x]
+        if m[i].is_open:
+            fill = mkt_price(&m[i])
             if slip_on:
-                fill = fill - S.pdir[x] * (P.slip_ticks * P.tick[S.pc[x]])
+                fill = fill - m[i].pdir * (P.slip_ticks * P.tick[m[i].pc])
             close_pos(P, O, S, p, i, fill, EXIT_FORCED if slip_on else EXIT_END, t)
 
 
@@ -143,6 +194,31 @@ cdef inline double track_drawdown(OutC *O, State *S, Py_ssize_t p, double E) noe
     if dd > O.max_dd[p]:
         O.max_dd[p] = dd
     return dd
+
+
+cdef double DD_K = 1.0 - 2.0 ** -40
+
+
+cdef inline bint drawdown_step(OutC *O, State *S, Py_ssize_t p, double E,
+                               double ruin_dd) noexcept nogil:
+    """track_drawdown(E), then: is the drawdown >= ruin_dd? The division is skipped when
+    the drawdown is certainly neither a new maximum nor at the ruin level (same results)."""
+    cdef double pk, num, dd
+    if E > S.peak[p]:
+        S.peak[p] = E
+    pk = S.peak[p]
+    if pk > 0.0:
+        num = pk - E
+        # num <= pk * max_dd * (1 - 2**-40) => num / pk < max_dd * (1 - 2**-41): its rounding
+        # is <= max_dd (no new maximum); likewise < ruin_dd
+        if pk < HUGE and num <= pk * O.max_dd[p] * DD_K and num < pk * ruin_dd * DD_K:
+            return False
+        dd = num / pk
+    else:
+        dd = 1.0
+    if dd > O.max_dd[p]:
+        O.max_dd[p] = dd
+    return dd >= ruin_dd
 
 
 cdef inline int initial_tier(const PlanC *P, double E) noexcept nogil:
@@ -161,6 +237,87 @@ cdef inline int next_tier(const PlanC *P, int cur, double E) noexcept nogil:
     return tr
 
 
+# ---- the quick skip test ---------------------------------------------------------------------
+# An entry is skipped when floor(a / b) <= 0 for one of its three limits (risk, margin cap,
+# funds), i.e. when fl(a / b) < 1. Most attempts are skips (a market waiting for equity), and
+# most of them are far from the edge: then the outcome, and its reason, follow from
+# comparisons without the division and, for ATR stops, without exp() for the price. Where the
+# comparisons cannot tell, the exact computation (the twin's) decides. See below_one for the
+# margins; they are far wider than every rounding error involved.
+cdef double NEAR_ONE = 1.0 - 2.0 ** -40     # below_one: a < b * NEAR_ONE => a / b < 1 - 2**-41
+cdef double P_LO = 1.0 - 2.0 ** -40         # price bounds: rounding slack on both sides
+cdef double P_HI = 1.0 + 2.0 ** -40
+cdef double TINY = 1e-290
+cdef double HUGE = 1e290
+
+
+cdef inline int below_one(double a, double b) noexcept nogil:
+    """Is fl(a / b) < 1 (so floor(a / b) <= 0)? 1: certainly; 0: certainly not; -1: too close
+    to tell without dividing, or b not a positive normal number, or a NaN."""
+    if not (b > TINY and b < HUGE):
+        return -1
+    if a >= b:                  # a / b >= 1 exactly, so its rounding is >= 1
+        return 0
+    if a < b * NEAR_ONE:        # a / b < 1 - 2**-41, so its rounding is < 1
+        return 1
+    return -1
+
+
+cdef enum:
+    QS_UNSURE = 0       # compute exactly
+    QS_SKIP = 1         # certainly skipped, for *reason
+    QS_FUNDS = 2        # the risk and margin-cap limits certainly allow a contract: test funds
+
+
+cdef inline int quick_skip(const PlanC *P, const Mkt *m, Py_ssize_t i, Py_ssize_t c, double E,
+                           int *reason) noexcept nogil:
+    """The risk and margin-cap limits of an entry attempt, by the exact rule of the twin
+    (a skip is counted under risk first, then margin cap, then funds), where certain."""
+    cdef int sk = P.stop_kind[i]
+    cdef int rz, cz
+    cdef double a, slip, d, plo, phi, k, den_lo, den_hi
+    slip = P.slip_ticks * P.tick[c]
+    if sk == STOP_NONE:
+        rz = 0                                  # n_risk = BIG
+    elif sk == STOP_FIXED:
+        rz = below_one(P.risk_per_trade * E,
+                       P.stop_val[i] * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c])
+    else:
+        # ATR stop: D = k * price * sqrt(s2) needs the price exp(logp). Bound it from the last
+        # exp() taken, exp(lref) = pref: with d = logp - lref, |d| < 1/4,
+        #   pref * (1 + d) <= exp(logp) <= pref * (1 + d + d*d)   (up to rounding: P_LO, P_HI)
+        # and the denominator, computed by the same (monotone) operations, is bounded too.
+        d = m.logp - m.lref
+        k = P.stop_val[i] * ATR_K
+        if not (d > -0.25 and d < 0.25 and k > 0.0 and P.pv[c] > 0.0):
+            return QS_UNSURE
+        a = P.risk_per_trade * E
+        phi = m.pref * ((1.0 + d) + d * d) * P_HI
+        den_hi = k * phi * m.sq * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c]
+        if below_one(a, den_hi) == 0:           # at least one contract even at the highest price
+            rz = 0
+        else:
+            plo = m.pref * (1.0 + d) * P_LO
+            den_lo = k * plo * m.sq * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c]
+            if below_one(a, den_lo) == 1:       # below one contract even at the lowest price
+                rz = 1
+            else:
+                return QS_UNSURE
+    if rz == 1:
+        reason[0] = SKIP_RISK
+        return QS_SKIP
+    if rz < 0:
+        return QS_UNSURE
+    if P.margin_cap < BIG:
+        cz = below_one(P.margin_cap * E, P.im[c])
+        if cz == 1:
+            reason[0] = SKIP_MARGIN_CAP
+            return QS_SKIP
+        if cz < 0:
+            return QS_UNSURE
+    return QS_FUNDS
+
+
 cdef enum:
     RNG_SHOCKS = 0
     RNG_EXITS = 1
@@ -171,21 +328,50 @@ cdef enum:
     N_STREAMS = 6
 
 
+cdef void market_constants(const PlanC *P, MktConst *mc) noexcept nogil:
+    """Fill mc[(w * G + g) * M + i] with the twin's per-step expressions, evaluated once."""
+    cdef Py_ssize_t w, g, i
+    cdef double vm, sig, drift
+    cdef double dt = P.dt
+    cdef double sqrt_dt = sqrt(dt)
+    cdef MktConst *c
+    for w in range(2):
+        for g in range(P.G):
+            vm = P.volmult[w * P.G + g]
+            for i in range(P.M):
+                c = &mc[(w * P.G + g) * P.M + i]
+                sig = P.sigma[i] * vm                   # twin: sig = sigma * vm
+                drift = P.mu[i] - 0.5 * sig * sig       # twin: drift = mu - 0.5 * sig * sig
+                c.sig = sig
+                c.sqd = sig * sqrt_dt                   # twin: sig * sqrt_dt * ts * e
+                c.v = sig * sig * dt                    # twin (exits): sig * sig * dt, ts = 1
+                c.ddt[0] = drift * dt                   # twin: drift * dt
+                c.ddt[1] = (drift + P.alpha[i]) * dt    # twin: drift += dir * alpha, dir = +1
+                c.ddt[2] = (drift + (-1) * P.alpha[i]) * dt
+
+
 cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t M = P.M, K = P.K, G = P.G
     cdef Py_ssize_t T = <Py_ssize_t>P.n_days * P.spd
     cdef Py_ssize_t nM = n * M
     cdef Py_ssize_t ND1 = P.n_days + 1
     cdef double dt = P.dt
-    cdef double sqrt_dt = sqrt(dt)
     cdef double nu = P.student_nu
     cdef bint has_gaps = False, has_both = False, record = O.equity != NULL
-    cdef Py_ssize_t i, j, p, t, x, c, d, k, day, w, g, src, r, jj
-    cdef bint boundary, any_open
-    cdef int s, sk, tk, tr, hit, nq, reason
+    cdef bint student = nu > 0.0
+    cdef Py_ssize_t i, j, p, t, c, d, k, day, w, g, src, r, jj
+    cdef bint boundary, any_open, fresh_E, have_sum_im, dd_ruin
+    cdef int s, sk, tk, tr, hit, nq, reason, qs
     cdef double E, sum_im, sum_mm, Pr, D, slip, n_tier, n_risk, n_cap, n_funds, nd, fill
-    cdef double stop, target, vm, ts, e, sig, drift, u, v, x1, b, qq, dd, rr
+    cdef double stop, target, ts, e, sig, u, v, x1, b, qq, rr
     cdef const double *L
+    cdef const double *Lrow
+    cdef const MktConst *mcp
+    cdef Mkt *mk
+    cdef Mkt *m
+    cdef bitgen_t *rng_shocks = rng[RNG_SHOCKS]
+    cdef bitgen_t *rng_exits = rng[RNG_EXITS]
+    cdef bitgen_t *rng_dirs = rng[RNG_DIRS]
     cdef State S
     cdef int status = 0
 
@@ -198,49 +384,31 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
     S.alive = <int8_t*>calloc(n, sizeof(int8_t))
     S.cash = <double*>calloc(n, sizeof(double))
     S.peak = <double*>calloc(n, sizeof(double))
+    S.E = <double*>calloc(n, sizeof(double))
     S.regime = <int32_t*>calloc(n, sizeof(int32_t))
     S.tier = <int32_t*>calloc(n, sizeof(int32_t))
-    S.logp = <double*>calloc(nM, sizeof(double))
-    S.price = <double*>calloc(nM, sizeof(double))
-    S.lclose = <double*>calloc(nM, sizeof(double))
-    S.s2 = <double*>calloc(nM, sizeof(double))
-    S.x0 = <double*>calloc(M, sizeof(double))
-    S.is_open = <int8_t*>calloc(nM, sizeof(int8_t))
-    S.pc = <int32_t*>calloc(nM, sizeof(int32_t))
-    S.pn = <int32_t*>calloc(nM, sizeof(int32_t))
-    S.pdir = <int32_t*>calloc(nM, sizeof(int32_t))
-    S.entry = <double*>calloc(nM, sizeof(double))
-    S.D = <double*>calloc(nM, sizeof(double))
-    S.held = <int32_t*>calloc(nM, sizeof(int32_t))
-    S.has_stop = <int8_t*>calloc(nM, sizeof(int8_t))
-    S.stop = <double*>calloc(nM, sizeof(double))
-    S.lstop = <double*>calloc(nM, sizeof(double))
-    S.has_target = <int8_t*>calloc(nM, sizeof(int8_t))
-    S.target = <double*>calloc(nM, sizeof(double))
-    S.ltarget = <double*>calloc(nM, sizeof(double))
-    S.next_entry = <int32_t*>calloc(nM, sizeof(int32_t))
-    S.z = <double*>calloc(nM, sizeof(double))
-    S.u_exit = <double*>calloc(nM, sizeof(double))
-    S.u_dir = <double*>calloc(nM, sizeof(double))
+    S.mk = <Mkt*>calloc(nM, sizeof(Mkt))
+    S.mc = <MktConst*>calloc(2 * G * M, sizeof(MktConst))
+    S.z = <double*>calloc(M, sizeof(double))
+    S.u_exit = <double*>calloc(M, sizeof(double))
+    S.u_dir = <double*>calloc(M, sizeof(double))
     S.u_reg = <double*>calloc(n, sizeof(double))
     S.u_gap = <double*>calloc(nM, sizeof(double))
     S.z_gap = <double*>calloc(nM, sizeof(double))
     S.gam = <double*>calloc(n, sizeof(double))
-    if (S.alive == NULL or S.cash == NULL or S.peak == NULL or S.regime == NULL
-            or S.tier == NULL or S.logp == NULL or S.price == NULL or S.lclose == NULL
-            or S.s2 == NULL or S.x0 == NULL or S.is_open == NULL or S.pc == NULL
-            or S.pn == NULL or S.pdir == NULL or S.entry == NULL or S.D == NULL
-            or S.held == NULL or S.has_stop == NULL or S.stop == NULL or S.lstop == NULL
-            or S.has_target == NULL or S.target == NULL or S.ltarget == NULL
-            or S.next_entry == NULL or S.z == NULL or S.u_exit == NULL or S.u_dir == NULL
-            or S.u_reg == NULL or S.u_gap == NULL or S.z_gap == NULL or S.gam == NULL):
+    if (S.alive == NULL or S.cash == NULL or S.peak == NULL or S.E == NULL
+            or S.regime == NULL or S.tier == NULL or S.mk == NULL or S.mc == NULL
+            or S.z == NULL or S.u_exit == NULL or S.u_dir == NULL or S.u_reg == NULL
+            or S.u_gap == NULL or S.z_gap == NULL or S.gam == NULL):
         status = -1
     else:
+        market_constants(P, S.mc)
         # ---- initial state ----------------------------------------------------------------
         for p in range(n):
             S.alive[p] = 1
             S.cash[p] = P.capital
             S.peak[p] = P.capital
+            S.E[p] = P.capital
             S.regime[p] = P.regime0
             S.tier[p] = initial_tier(P, P.capital)
             O.peak_equity[p] = P.capital
@@ -251,35 +419,45 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
             if record:
                 O.equity[p * ND1] = P.capital
             for i in range(M):
-                x = p * M + i
-                S.logp[x] = P.logp0[i]
-                S.price[x] = exp(S.logp[x])
-                S.lclose[x] = P.logp0[i]
-                S.s2[x] = P.sigma[i] * P.sigma[i] / 252.0
+                m = &S.mk[p * M + i]
+                m.logp = P.logp0[i]
+                m.lref = m.logp
+                m.pref = exp(m.logp)
+                m.lclose = P.logp0[i]
+                m.s2 = P.sigma[i] * P.sigma[i] / 252.0
+                m.sq = sqrt(m.s2)
 
         for t in range(T):
             d = t // P.spd
             k = t - d * P.spd
             day = d + 1
             boundary = k == 0 and d > 0
-            # ---- this step's random numbers (layout documented in the twin) -----------------
+            # ---- this step's block-wide random numbers (layout documented in the twin) --------
             if boundary and G > 1:
                 random_standard_uniform_fill(rng[RNG_REGIMES], n, S.u_reg)
             if boundary and has_gaps:
                 random_standard_uniform_fill(rng[RNG_GAPS], nM, S.u_gap)
-                random_standard_normal_fill(rng[RNG_GAPS], nM, S.z_gap)
-            random_standard_normal_fill(rng[RNG_SHOCKS], nM, S.z)
-            if nu > 0.0:
+                simrisk_standard_normal_fill(rng[RNG_GAPS], nM, S.z_gap, NULL)
+            if student:
                 for p in range(n):
                     S.gam[p] = random_standard_gamma(rng[RNG_TAILS], nu / 2.0)
-            random_standard_uniform_fill(rng[RNG_EXITS], nM, S.u_exit)
-            if has_both:
-                random_standard_uniform_fill(rng[RNG_DIRS], nM, S.u_dir)
             w = 1 if (P.win_lo <= day and day <= P.win_hi) else 0
 
             for p in range(n):
+                mk = &S.mk[p * M]
+                # ---- this path's shocks, exit uniforms and entry coins (dead paths too) -----
+                # the streams are read path after path, markets innermost: the numbers of
+                # the twin's whole-block draws z[p * M + i], u_exit[p * M + i], u_dir[...]
+                for i in range(M):
+                    S.z[i] = simrisk_standard_normal(rng_shocks, NULL)
+                for i in range(M):
+                    S.u_exit[i] = rng_exits.next_double(rng_exits.state)
+                if has_both:
+                    for i in range(M):
+                        S.u_dir[i] = rng_dirs.next_double(rng_dirs.state)
                 if not S.alive[p]:
                     continue
+                fresh_E = False
                 # ---- A. day boundary: regime switch, gaps ------------------------------------
                 if boundary and G > 1:
                     r = S.regime[p]
@@ -290,44 +468,58 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                         S.regime[p] = <int32_t>jj
                         O.regime_spells[jj] += 1
                 if boundary and has_gaps:
+                    fresh_E = True
                     for i in range(M):
                         src = 0 if P.gap_common else i
                         if S.u_gap[p * M + src] < P.gap_p[src]:
-                            x = p * M + i
-                            S.logp[x] += P.gap_mu[i] + P.gap_sd[i] * S.z_gap[p * M + src]
-                            S.price[x] = exp(S.logp[x])
-                            if not S.is_open[x]:
+                            m = &mk[i]
+                            m.logp += P.gap_mu[i] + P.gap_sd[i] * S.z_gap[p * M + src]
+                            if not m.is_open:
                                 continue
-                            s = S.pdir[x]
-                            if S.has_stop[x] and s * (S.logp[x] - S.lstop[x]) <= 0.0:
+                            s = m.pdir
+                            if m.has_stop and s * (m.logp - m.lstop) <= 0.0:
                                 close_pos(P, O, &S, p, i,
-                                          S.price[x] - s * (P.slip_ticks * P.tick[S.pc[x]]),
+                                          mkt_price(m) - s * (P.slip_ticks * P.tick[m.pc]),
                                           EXIT_GAP, t)
-                            elif S.has_target[x] and s * (S.logp[x] - S.ltarget[x]) >= 0.0:
-                                close_pos(P, O, &S, p, i, S.target[x], EXIT_TARGET, t)
+                            elif m.has_target and s * (m.logp - m.ltarget) >= 0.0:
+                                close_pos(P, O, &S, p, i, m.target, EXIT_TARGET, t)
 
                 # ---- B. entries --------------------------------------------------------------
-                E = path_equity(P, &S, p)
-                sum_im = 0.0
-                for i in range(M):
-                    x = p * M + i
-                    if S.is_open[x]:
-                        sum_im += S.pn[x] * P.im[S.pc[x]]
                 tr = S.tier[p]
+                E = S.E[p]
+                sum_im = 0.0
+                have_sum_im = False     # summed at the first attempt that needs it
                 for i in range(M):
-                    x = p * M + i
-                    if S.is_open[x] or t < S.next_entry[x]:
+                    m = &mk[i]
+                    if m.is_open or t < m.next_entry:
                         continue
                     c = P.tier_contract[tr * M + i]
                     if c < 0 or P.tier_max[tr * M + i] <= 0:
                         continue
-                    Pr = S.price[x]
+                    if fresh_E:
+                        E = path_equity(P, &S, p)
+                        fresh_E = False
+                    qs = quick_skip(P, m, i, c, E, &reason)
+                    if qs != QS_SKIP:
+                        if not have_sum_im:
+                            have_sum_im = True
+                            for j in range(M):
+                                if mk[j].is_open:
+                                    sum_im += mk[j].pn * P.im[mk[j].pc]
+                        if qs == QS_FUNDS and below_one(E - sum_im, P.im[c]) == 1:
+                            qs = QS_SKIP
+                            reason = SKIP_FUNDS
+                    if qs == QS_SKIP:
+                        O.m_skip[i * 3 + reason] += 1
+                        O.skipped[p] += 1
+                        continue
+                    Pr = mkt_price(m)
                     s = P.dir_mode[i]
                     if s == BOTH:
-                        s = 1 if S.u_dir[x] < 0.5 else -1
+                        s = 1 if S.u_dir[i] < 0.5 else -1
                     sk = P.stop_kind[i]
                     if sk == STOP_ATR:
-                        D = P.stop_val[i] * ATR_K * Pr * sqrt(S.s2[x])
+                        D = P.stop_val[i] * ATR_K * Pr * m.sq      # m.sq = sqrt(m.s2)
                     elif sk == STOP_FIXED:
                         D = P.stop_val[i]
                     else:
@@ -362,21 +554,22 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                         continue
                     nq = <int>nd
                     fill = Pr + s * slip
-                    S.is_open[x] = 1
-                    S.pc[x] = <int32_t>c
-                    S.pn[x] = nq
-                    S.pdir[x] = s
-                    S.entry[x] = fill
-                    S.D[x] = D
-                    S.held[x] = 0
-                    S.has_stop[x] = 0
-                    S.has_target[x] = 0
+                    m.is_open = 1
+                    m.dsel = 1 if s > 0 else 2
+                    m.pc = <int32_t>c
+                    m.pn = nq
+                    m.pdir = s
+                    m.entry = fill
+                    m.D = D
+                    m.held = 0
+                    m.has_stop = 0
+                    m.has_target = 0
                     if sk != STOP_NONE:
                         stop = fill - s * D
                         if stop > 0.0:
-                            S.has_stop[x] = 1
-                            S.stop[x] = stop
-                            S.lstop[x] = log(stop)
+                            m.has_stop = 1
+                            m.stop = stop
+                            m.lstop = log(stop)
                     tk = P.target_kind[i]
                     if tk != TARGET_NONE:
                         if tk == TARGET_R:
@@ -384,86 +577,84 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                         else:
                             target = fill + s * P.target_val[i]
                         if target > 0.0:
-                            S.has_target[x] = 1
-                            S.target[x] = target
-                            S.ltarget[x] = log(target)
+                            m.has_target = 1
+                            m.target = target
+                            m.ltarget = log(target)
                     S.cash[p] -= nq * P.comm[c]
                     E = E - nq * P.comm[c] - nq * P.pv[c] * slip
                     sum_im += nq * P.im[c]
 
                 # ---- C. prices move ----------------------------------------------------------
                 g = S.regime[p]
-                vm = P.volmult[w * G + g]
+                mcp = &S.mc[(w * G + g) * M]
                 L = P.chol + (w * G + g) * M * M
-                if nu > 0.0:
+                if student:
                     ts = sqrt((nu - 2.0) / (2.0 * S.gam[p]))
                 else:
                     ts = 1.0
                 for i in range(M):
-                    x = p * M + i
+                    m = &mk[i]
+                    Lrow = L + i * M
                     e = 0.0
                     for j in range(i + 1):
-                        e += L[i * M + j] * S.z[p * M + j]
-                    sig = P.sigma[i] * vm
-                    drift = P.mu[i] - 0.5 * sig * sig
-                    if S.is_open[x]:
-                        drift += S.pdir[x] * P.alpha[i]
-                    S.x0[i] = S.logp[x]
-                    S.logp[x] += drift * dt + sig * sqrt_dt * ts * e
-                    S.price[x] = exp(S.logp[x])
-
-                # ---- D. exits ----------------------------------------------------------------
-                for i in range(M):
-                    x = p * M + i
-                    if not S.is_open[x]:
+                        e += Lrow[j] * S.z[j]
+                    m.x0 = m.logp
+                    m.logp += mcp[i].ddt[m.dsel] + mcp[i].sqd * ts * e
+                    # ---- D. exits (market i's exit depends on market i alone: the twin's
+                    #      separate loop over markets after all moves gives the same result) --
+                    if not m.is_open:
                         continue
-                    S.held[x] += 1
-                    s = S.pdir[x]
-                    u = S.u_exit[x]
-                    sig = P.sigma[i] * vm * ts
-                    v = sig * sig * dt
-                    x1 = S.logp[x]
+                    m.held += 1
+                    s = m.pdir
+                    u = S.u_exit[i]
+                    if student:
+                        sig = mcp[i].sig * ts
+                        v = sig * sig * dt
+                    else:
+                        v = mcp[i].v
+                    x1 = m.logp
                     hit = 0
-                    if S.has_stop[x]:
-                        b = s * (x1 - S.lstop[x])
+                    if m.has_stop:
+                        b = s * (x1 - m.lstop)
                         if b <= 0.0:
                             hit = EXIT_STOP
                         else:
-                            qq = 2.0 * (s * (S.x0[i] - S.lstop[x])) * b / v
+                            qq = 2.0 * (s * (m.x0 - m.lstop)) * b / v
                             if qq < BRIDGE_QMAX and u < exp(-qq):
                                 hit = EXIT_STOP
-                    if hit == 0 and S.has_target[x]:
-                        b = s * (S.ltarget[x] - x1)
+                    if hit == 0 and m.has_target:
+                        b = s * (m.ltarget - x1)
                         if b <= 0.0:
                             hit = EXIT_TARGET
                         else:
-                            qq = 2.0 * (s * (S.ltarget[x] - S.x0[i])) * b / v
+                            qq = 2.0 * (s * (m.ltarget - m.x0)) * b / v
                             if qq < BRIDGE_QMAX and u >= 1.0 - exp(-qq):
                                 hit = EXIT_TARGET
-                    if hit == 0 and P.max_hold[i] > 0 and S.held[x] >= P.max_hold[i]:
+                    if hit == 0 and P.max_hold[i] > 0 and m.held >= P.max_hold[i]:
                         hit = EXIT_TIME
                     if hit == EXIT_STOP:
-                        close_pos(P, O, &S, p, i, S.stop[x] - s * (P.slip_ticks * P.tick[S.pc[x]]), hit, t)
+                        close_pos(P, O, &S, p, i, m.stop - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
                     elif hit == EXIT_TARGET:
-                        close_pos(P, O, &S, p, i, S.target[x], hit, t)
+                        close_pos(P, O, &S, p, i, m.target, hit, t)
                     elif hit == EXIT_TIME:
-                        close_pos(P, O, &S, p, i, S.price[x] - s * (P.slip_ticks * P.tick[S.pc[x]]), hit, t)
+                        close_pos(P, O, &S, p, i, mkt_price(m) - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
 
                 # ---- E. margin call, peak and drawdown, ruin ---------------------------------
-                E = path_equity(P, &S, p)
+                E = S.cash[p]
                 any_open = False
                 sum_mm = 0.0
                 for i in range(M):
-                    x = p * M + i
-                    if S.is_open[x]:
+                    m = &mk[i]
+                    if m.is_open:
+                        E += m.pdir * m.pn * P.pv[m.pc] * (mkt_price(m) - m.entry)  # path_equity
                         any_open = True
-                        sum_mm += S.pn[x] * P.mm[S.pc[x]]
+                        sum_mm += m.pn * P.mm[m.pc]
                 if any_open and E < sum_mm:
                     O.margin_calls[p] += 1
                     liquidate(P, O, &S, p, t, True)
                     E = S.cash[p]
-                dd = track_drawdown(O, &S, p, E)
-                if E <= 0.0 or E < P.ruin_level or dd >= P.ruin_dd:
+                dd_ruin = drawdown_step(O, &S, p, E, P.ruin_dd)  # = track_drawdown(E) >= ruin_dd
+                if E <= 0.0 or E < P.ruin_level or dd_ruin:
                     liquidate(P, O, &S, p, t, True)
                     if E <= 0.0 or S.cash[p] <= 0.0:
                         O.blown[p] = 1
@@ -478,14 +669,16 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                         for j in range(day, ND1):
                             O.equity[p * ND1 + j] = E
                     continue
+                S.E[p] = E
 
                 # ---- F. day end: ATR, tiers reached, current tier ----------------------------
                 if k == P.spd - 1:
                     for i in range(M):
-                        x = p * M + i
-                        rr = S.logp[x] - S.lclose[x]
-                        S.s2[x] += (rr * rr - S.s2[x]) / WILDER
-                        S.lclose[x] = S.logp[x]
+                        m = &mk[i]
+                        rr = m.logp - m.lclose
+                        m.s2 += (rr * rr - m.s2) / WILDER
+                        m.sq = sqrt(m.s2)
+                        m.lclose = m.logp
                     for j in range(K):
                         if O.tier_day[p * K + j] < 0 and E >= P.tier_reach[j]:
                             O.tier_day[p * K + j] = <int32_t>day
@@ -502,11 +695,8 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                 O.final_equity[p] = S.cash[p]
                 O.peak_equity[p] = S.peak[p]
 
-    free(S.alive); free(S.cash); free(S.peak); free(S.regime); free(S.tier)
-    free(S.logp); free(S.price); free(S.lclose); free(S.s2); free(S.x0); free(S.is_open)
-    free(S.pc); free(S.pn); free(S.pdir); free(S.entry); free(S.D); free(S.held)
-    free(S.has_stop); free(S.stop); free(S.lstop); free(S.has_target); free(S.target)
-    free(S.ltarget); free(S.next_entry); free(S.z); free(S.u_exit); free(S.u_dir)
+    free(S.alive); free(S.cash); free(S.peak); free(S.E); free(S.regime); free(S.tier)
+    free(S.mk); free(S.mc); free(S.z); free(S.u_exit); free(S.u_dir)
     free(S.u_reg); free(S.u_gap); free(S.z_gap); free(S.gam)
     return status
 
@@ -657,4 +847,37 @@ def simulate_block(plan, streams, out):
         status = run_block(&P, &O, rng, n)
     if status != 0:
         raise MemoryError("simcore kernel: could not allocate block state")
+    return out
+
+
+def standard_normal_fill(bit_generator, Py_ssize_t n, bint counts=False):
+    """``n`` standard normals from ``bit_generator`` by the kernel's inline ziggurat.
+
+    The same numbers as ``numpy.random.Generator(bit_generator).standard_normal(n)``, and the
+    generator is advanced by the same amount. With ``counts=True`` also return how the slow
+    paths were taken: ``{"tail": .., "tail_reject": .., "wedge": .., "wedge_reject": ..}``
+    (``tail`` and ``wedge`` count accepted samples; the rest came from the fast path).
+    For tests and benchmarks.
+    """
+    cdef bitgen_t *bg
+    cdef double[::1] view
+    cdef int64_t tally[SIMRISK_ZIG_NCOUNTS]
+    cdef int b
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    capsule = bit_generator.capsule
+    if not PyCapsule_IsValid(capsule, "BitGenerator"):
+        raise ValueError("bit_generator: not a numpy BitGenerator")
+    bg = <bitgen_t *>PyCapsule_GetPointer(capsule, "BitGenerator")
+    out = np.empty(n, dtype=np.float64)
+    view = out
+    for b in range(SIMRISK_ZIG_NCOUNTS):
+        tally[b] = 0
+    with bit_generator.lock:
+        if n > 0:
+            with nogil:
+                simrisk_standard_normal_fill(bg, n, &view[0], tally)
+    if counts:
+        return out, {"tail": int(tally[0]), "tail_reject": int(tally[1]),
+                     "wedge": int(tally[2]), "wedge_reject": int(tally[3])}
     return out
