@@ -42,12 +42,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.optimize import brentq
 
 __all__ = ["win_probability", "solve_alpha", "barrier_log_distances"]
 
 _SERIES_KAPPA = 1e-12     # below this |kappa| the first-order series is exact to double precision
-_XTOL = 1e-15             # brentq absolute tolerance in kappa (|dP/dkappa| <= 1/8 near 0)
+_XTOL = 1e-15             # absolute tolerance in kappa (|dP/dkappa| <= 1/8 near 0)
 _RTOL = 4.0 * np.finfo(float).eps
 _MAX_EXPAND = 2100        # doublings of the bracket before giving up (2**1024 overflows to inf)
 
@@ -178,10 +177,12 @@ def barrier_log_distances(direction, price: float, stop_dist: float,
 
 
 def _solve_kappa(p: float, ra: float, rb: float) -> float:
-    """The unique kappa with ``_p_kappa(kappa, ra, rb) == p`` (0 < p < 1), by brentq.
+    """The unique kappa with ``_p_kappa(kappa, ra, rb) == p`` (0 < p < 1).
 
     The bracket starts at [0, 1] (p above the martingale value ra) or [-1, 0] (below) and its
-    outer end doubles until it brackets the root.
+    outer end doubles until it brackets the root; then plain bisection, which for a monotone
+    function needs no safeguards (and spares the CLI importing scipy.optimize: ~0.3 s of
+    start-up, measured in docs/performance.md).
     """
     def f(k: float) -> float:
         return _p_kappa(k, ra, rb) - p
@@ -197,12 +198,28 @@ def _solve_kappa(p: float, ra: float, rb: float) -> float:
             return outer
         if (fo > 0.0) == (sign > 0.0):        # sign change between inner and outer
             lo, hi = (inner, outer) if sign > 0 else (outer, inner)
-            return brentq(f, lo, hi, xtol=_XTOL, rtol=_RTOL, maxiter=500)
+            return _bisect(f, lo, hi)
         inner, outer = outer, 2.0 * outer
         if not math.isfinite(outer):
             break
     raise ValueError(f"win rate {p!r} cannot be reached with these barriers "
                      f"(a/(a+b) = {ra:.6g}); it is too close to 0 or 1")
+
+
+def _bisect(f, lo: float, hi: float) -> float:
+    """Root of an increasing ``f`` with ``f(lo) < 0 < f(hi)``, to ``_XTOL + _RTOL |x|``."""
+    for _ in range(4000):          # from a 2**1024-wide bracket to 1e-15 takes < 1100 halvings
+        mid = 0.5 * (lo + hi)
+        if hi - lo <= _XTOL + _RTOL * abs(mid) or mid == lo or mid == hi:
+            return mid
+        fm = f(mid)
+        if fm == 0.0:
+            return mid
+        if fm < 0.0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 def _solve_alpha_one(d: int, price, mu, sigma, stop_dist, target_dist, p) -> float:
@@ -218,7 +235,7 @@ def solve_alpha(direction, price: float, mu: float, sigma: float, stop_dist: flo
     """Alpha (annual, log-price units) at which a trade wins with probability ``win_rate``.
 
     Solves ``win_probability((mu - sigma^2/2) * d + alpha, sigma, a, b) = win_rate`` for alpha,
-    with (a, b) from :func:`barrier_log_distances`, by brentq on the dimensionless drift
+    with (a, b) from :func:`barrier_log_distances`, by bisection on the dimensionless drift
     ``kappa = 2 nu (a + b) / sigma^2`` (on which the probability depends with the barrier ratio
     alone; it is strictly increasing, so the root is unique); then
     ``alpha = kappa sigma^2 / (2 (a + b)) - d (mu - sigma^2 / 2)``.
