@@ -4,6 +4,8 @@
 Exit status (SPEC 10): 0 on success; 2 for a bad scenario or bad options (one line on
 stderr naming the field or option, nothing on stdout); 1 for anything else.
 """
+import sys
+
 import click
 
 from simcore._version import __version__
@@ -13,7 +15,33 @@ from .size import size
 from .stress import stress
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Click's group, with usage errors (bad option values, a missing FILE) reported in one
+    line on stderr like every other bad input -- ``Error: Invalid value for '--paths': ...`` --
+    with exit status 2 and without the usage block."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":    # bare `simrisk`: show the help
+                e.show()
+            else:
+                click.echo(f"Error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="simrisk")
 def main():
     """simrisk: Monte Carlo risk of a small futures account's scaling plan.

@@ -360,7 +360,7 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
     cdef bint has_gaps = False, has_both = False, record = O.equity != NULL
     cdef bint student = nu > 0.0
     cdef Py_ssize_t i, j, p, t, c, d, k, day, w, g, src, r, jj
-    cdef bint boundary, any_open, fresh_E, have_sum_im, dd_ruin
+    cdef bint boundary, any_open, fresh_E, have_sum_im, dd_ruin, ruin_now
     cdef int s, sk, tk, tr, hit, nq, reason, qs
     cdef double E, sum_im, sum_mm, Pr, D, slip, n_tier, n_risk, n_cap, n_funds, nd, fill
     cdef double stop, target, ts, e, sig, u, v, x1, b, qq, rr
@@ -554,6 +554,10 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                         continue
                     nq = <int>nd
                     fill = Pr + s * slip
+                    if sk != STOP_NONE and fill - s * D <= 0.0:   # a stop at/below zero: skip
+                        O.m_skip[i * 3 + SKIP_RISK] += 1
+                        O.skipped[p] += 1
+                        continue
                     m.is_open = 1
                     m.dsel = 1 if s > 0 else 2
                     m.pc = <int32_t>c
@@ -654,15 +658,17 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                     liquidate(P, O, &S, p, t, True)
                     E = S.cash[p]
                 dd_ruin = drawdown_step(O, &S, p, E, P.ruin_dd)  # = track_drawdown(E) >= ruin_dd
-                if E <= 0.0 or E < P.ruin_level or dd_ruin:
+                ruin_now = E < P.ruin_level or dd_ruin
+                if E <= 0.0 or ruin_now:       # ruin, or blown: absorbing either way
                     liquidate(P, O, &S, p, t, True)
                     if E <= 0.0 or S.cash[p] <= 0.0:
                         O.blown[p] = 1
                     E = S.cash[p]
                     track_drawdown(O, &S, p, E)
                     S.alive[p] = 0
-                    O.ruined[p] = 1
-                    O.ruin_day[p] = <int32_t>day
+                    if ruin_now:
+                        O.ruined[p] = 1
+                        O.ruin_day[p] = <int32_t>day
                     O.final_equity[p] = E
                     O.peak_equity[p] = S.peak[p]
                     if record:

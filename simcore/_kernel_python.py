@@ -31,7 +31,8 @@ A. day boundary (first step of days 2..): regime switch; gaps move prices and fi
 B. entries: every flat market past its cooldown that the current tier trades opens
    ``n = min(n_tier, n_risk, n_cap, n_funds)`` contracts at the price plus slippage;
    ``n <= 0`` is a skipped entry, counted under the first binding reason of
-   risk -> margin_cap -> funds.
+   risk -> margin_cap -> funds (an entry whose stop would sit at or below zero is skipped
+   under risk). Skips are counted per step in which a flat market is blocked.
 C. prices move: ``log P += (mu + d*alpha - s^2/2) dt + s sqrt(dt) * t * (L z)_i`` with
    ``s = sigma * volmult`` (regime, stress window), ``t`` the Student-t scale (1 if normal)
    and ``d*alpha`` only while a trade is open.
@@ -40,8 +41,9 @@ D. exits, per open position: stop (end price at/beyond it, or a uniform below th
    uniform at or above one minus its crossing probability), then the time stop.
 E. accounting: equity ``E = cash + open P&L``; a margin call when ``E`` is below the open
    positions' maintenance margin liquidates everything; peak, drawdown; ruin (absorbing:
-   positions are liquidated and the path stops) when ``E <= 0`` (blown), ``E < ruin_level``
-   or drawdown ``>= ruin_dd``.
+   positions are liquidated and the path stops) when ``E < ruin_level`` or drawdown
+   ``>= ruin_dd``; a blown account (``E <= 0``) stops the same way, and counts as ruined only
+   if a stated rule fires too.
 F. day end (last step of a day): ATR's EWMA takes the day's squared log return; tiers
    reached today are recorded; the current tier is re-evaluated with demotion buffers.
 At the horizon, open positions close at the last price (no slippage) and count as trades.
@@ -264,6 +266,14 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                     continue
                 nq = int(nd)
                 fill = P + s * slip
+                if sk != STOP_NONE and fill - s * D <= 0.0:
+                    # a long stop at or below zero (ATR grown to the price) cannot be placed:
+                    # the trade would carry no stop, so it is skipped under the risk rule
+                    out.m_skip[i, SKIP_RISK] += 1
+                    out.skipped[p] += 1
+                    if on_event is not None:
+                        on_event("skip", path=p, market=i, step=t, reason=SKIP_RISK)
+                    continue
                 q = {"c": c, "n": nq, "dir": s, "entry": fill, "D": D, "held": 0,
                      "has_stop": False, "lstop": 0.0, "stop": 0.0,
                      "has_target": False, "ltarget": 0.0, "target": 0.0}
@@ -359,15 +369,20 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 liquidate(p, t, True)
                 E = cash[p]
             dd = track_drawdown(p, E)
-            if E <= 0.0 or E < plan.ruin_level or dd >= plan.ruin_dd:
+            ruin_now = E < plan.ruin_level or dd >= plan.ruin_dd
+            if E <= 0.0 or ruin_now:
+                # ruin (a stated rule fired) or a blown account (equity <= 0, whatever the
+                # rules): positions are liquidated and the path stops; only a stated rule
+                # makes it a ruin (SPEC 9: `ruin: {}` = never)
                 liquidate(p, t, True)
                 if E <= 0.0 or cash[p] <= 0.0:
                     out.blown[p] = 1
                 E = cash[p]
                 track_drawdown(p, E)   # the forced close's costs count in the drawdown
                 alive[p] = False
-                out.ruined[p] = 1
-                out.ruin_day[p] = day
+                if ruin_now:
+                    out.ruined[p] = 1
+                    out.ruin_day[p] = day
                 out.final_equity[p] = E
                 out.peak_equity[p] = peak[p]
                 if record:

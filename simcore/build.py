@@ -112,6 +112,10 @@ def _warnings(scn: Scenario) -> list[str]:
     """Plausibility warnings (not errors): entries that cannot happen where a tier starts, and
     stops/targets too close for the time grid. Printed by the CLI on stderr."""
     out: list[str] = []
+    steps = scn.horizon_days * scn.steps_per_day
+    if steps > 1_000_000:
+        out.append(f"{steps:,} steps per path (horizon_days x steps_per_day): a run costs about "
+                   f"25 ns per market-step per core, so {scn.paths:,} paths take a while")
     rules, table = scn.rules, scn.contract_table
     seen: set = set()
     for k, tier in enumerate(scn.tiers):

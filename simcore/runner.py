@@ -72,7 +72,7 @@ def run_tasks(tasks, *, jobs: Optional[int] = None, backend: str = "threads",
     the address of a dask.distributed scheduler, or None for a local cluster).
     ``progress(n)`` is called with each finished block's number of paths.
     """
-    n_jobs = resolve_jobs(jobs)
+    n_jobs = min(resolve_jobs(jobs), max(1, len(tasks)))   # never more threads than blocks
     if backend not in ("threads", "dask"):
         raise ValueError(f"backend: unknown backend {backend!r} (threads or dask)")
     if backend == "threads" and (n_jobs == 1 or len(tasks) == 1):

@@ -652,7 +652,14 @@ def _did_you_mean(word: str, choices) -> str:
 # Cross-field checks. Each takes the shape-valid Scenario, raises ScenarioError, and may
 # fill private derived state. They run in order; the first problem wins.
 # ------------------------------------------------------------------------------------------
+MIN_VOL = 1e-4    # below this a volatility is a typo, and ATR stops shrink to nothing
+
+
 def _check_sizes(s: Scenario) -> None:
+    for m, spec in s.markets.items():
+        if spec.vol < MIN_VOL:
+            raise ScenarioError(f"markets.{m}.vol", f"must be at least {MIN_VOL:g} (a fraction "
+                                                    "a year: 0.18 means 18%)")
     if s.horizon_days * s.steps_per_day > _MAX_STEPS:
         raise ScenarioError("steps_per_day", "horizon_days x steps_per_day is too large")
     for m, st in s.strategies.items():
@@ -887,6 +894,9 @@ def _check_stress(s: Scenario) -> None:
         if row.name in seen:
             raise ScenarioError(f"stress[{i}].name", f"{row.name} listed twice")
         seen.add(row.name)
+        if row.spike == 0 and row.vol_mult == 1 and row.student_t is None:
+            raise ScenarioError(f"stress[{i}]", "changes nothing (give spike, vol_mult or "
+                                                "student_t)")
         if row.window is not None:
             lo, hi = row.window
             if not lo <= hi <= s.horizon_days:

@@ -27,7 +27,7 @@ class Stress:
     """One stress row. ``spike`` w in [0, 1]; ``adverse``: J takes the sign pattern of the
     strategies' directions (long +1, short -1; `both` and untraded markets +1), so the spike
     pushes every position the same way; ``vol_mult`` > 0 multiplies every market's
-    volatility; ``student_t`` nu > 4 (None = normal shocks; applies to the whole horizon);
+    volatility; ``student_t`` nu > 2 (None = normal shocks; applies to the whole horizon);
     ``window`` = (first day, last day), 1-based inclusive, or None for the whole horizon."""
     name: str = "base"
     spike: float = 0.0

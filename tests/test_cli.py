@@ -210,3 +210,28 @@ def test_scheduler_without_dask_backend_is_bad_input(tmp_path):
 def test_unknown_backend_is_bad_input(tmp_path):
     r = CliRunner().invoke(main, ["run", write(tmp_path, SMALL), "--backend", "spark"])
     assert r.exit_code == 2 and "--backend" in r.stderr
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "/nonexistent.yaml"], "FILE"),
+    (["run"], "FILE"),
+    (["run", "scenarios/single_mes.yaml", "--paths", "0"], "--paths"),
+    (["bogus"], "bogus"),
+])
+def test_usage_errors_are_one_line(args, needle):
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("Error:")
+
+
+def test_stress_rows_that_change_nothing_are_rejected(tmp_path):
+    data = json.loads(json.dumps(SMALL))
+    data["stress"] = [{"name": "nothing", "window": [1, 10]}]
+    r = CliRunner().invoke(main, ["stress", write(tmp_path, data)])
+    assert r.exit_code == 2 and "stress[0]: changes nothing" in r.stderr
+
+
+def test_jobs_far_above_the_block_count_is_fine(tmp_path):
+    r = CliRunner().invoke(main, ["run", write(tmp_path, SMALL), "--jobs", "5000", "--json"])
+    assert r.exit_code == 0, r.output

@@ -61,7 +61,7 @@ def test_entries_respect_every_limit(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_ruin_is_absorbing(seed):
+def test_ruin_and_blown_are_absorbing(seed):
     plan = random_plan(seed)
     out, events = run_twin(plan, 16, seed)
     last_step = defaultdict(lambda: -1)
@@ -78,9 +78,34 @@ def test_ruin_is_absorbing(seed):
             # no tier is first reached after ruin
             assert np.all(out.tier_day[p] <= day)
         else:
-            assert out.ruin_day[p] == -1 and out.final_equity[p] > 0 or plan.ruin_level < 0
+            assert out.ruin_day[p] == -1
         if out.blown[p]:
-            assert out.ruined[p] and out.final_equity[p] <= 0 or out.ruined[p]
+            assert out.final_equity[p] <= 0.0
+            stop = np.flatnonzero(out.equity[p] <= 0.0)
+            assert stop.size and np.all(out.equity[p, stop[0]:] == out.final_equity[p])
+
+
+def test_blown_without_a_ruin_rule_is_not_ruin():
+    """SPEC 9: `ruin: {}` means never ruined; an account at or below zero still stops and
+    counts as blown (kernel and twin alike)."""
+    from plan_factory import make_plan
+    from simcore._plan import BlockOutput
+    from simcore import _kernel
+    from plan_factory import streams
+    plan = make_plan(n_days=40, capital=1000.0, sigma=0.5, pv=[100.0], im=[1.0], mm=[0.5],
+                     tier_max=[[1000]], slip_ticks=1)
+    ko = BlockOutput.allocate(plan, 64, record_equity=True)
+    _kernel.simulate_block(plan, streams(1), ko)
+    po, _ = run_twin(plan, 64, 1)
+    for f in BlockOutput.PER_PATH + BlockOutput.PER_BLOCK:
+        np.testing.assert_array_equal(getattr(ko, f), getattr(po, f), err_msg=f)
+    assert ko.blown.sum() > 32
+    assert ko.ruined.sum() == 0 and np.all(ko.ruin_day == -1)
+    # with a stated rule the same paths are ruined
+    ruled = plan.with_(ruin_level=100.0)
+    ro = BlockOutput.allocate(ruled, 64)
+    _kernel.simulate_block(ruled, streams(1), ro)
+    assert ro.ruined.sum() >= ko.blown.sum()
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -95,3 +95,14 @@ def test_kernel_does_not_write_inputs():
     _kernel.simulate_block(plan, streams(0), out)  # read-only inputs are accepted
     for k, v in before.items():
         np.testing.assert_array_equal(getattr(plan, k), v)
+
+
+def test_entry_whose_stop_would_be_at_or_below_zero_is_skipped():
+    """An ATR stop wider than the price cannot be placed (a long stop <= 0): the entry is
+    skipped under the risk reason instead of trading with no stop, in kernel and twin."""
+    plan = make_plan(n_days=30, stop_kind=[STOP_ATR], stop_val=[60.0], sigma=0.3,
+                     capital=1e6, im=[1.0])
+    ko, po = run_both(plan, 16, 2)
+    assert_identical(ko, po)
+    assert ko.trades.sum() == 0
+    assert ko.m_skip[0, 0] == 16 * 30

@@ -113,9 +113,10 @@ def test_stress_rows():
     ({"gaps": {"common": {"probability": 0.1}, "GOLD": {"probability": 0.1}}}, "gaps.GOLD"),
     ({"stress": [{"name": "x", "spike": 1.2}]}, "stress[0].spike"),
     ({"stress": [{"spike": 0.5}]}, "stress[0].name"),
-    ({"stress": [{"name": "x", "window": [50, 500]}]}, "stress[0].window"),
-    ({"stress": [{"name": "x", "window": [50, 10]}]}, "stress[0].window"),
-    ({"stress": [{"name": "x"}, {"name": "x"}]}, "stress[1].name"),
+    ({"stress": [{"name": "x", "spike": 1, "window": [50, 500]}]}, "stress[0].window"),
+    ({"stress": [{"name": "x", "spike": 1, "window": [50, 10]}]}, "stress[0].window"),
+    ({"stress": [{"name": "x", "spike": 1}, {"name": "x", "spike": 1}]}, "stress[1].name"),
+    ({"stress": [{"name": "x", "adverse": True, "window": [1, 5]}]}, "stress[0]"),
     ({"stress": [{"name": "x", "student_t": 1}]}, "stress[0].student_t"),
 ])
 def test_bad_stress_keys_name_the_field(extra, field):
