@@ -86,7 +86,7 @@ paths_opt = click.option("--paths", type=click.IntRange(min=1),
 seed_opt = click.option("--seed", type=click.IntRange(min=0),
                         help="Random seed [default: the scenario's `seed`].")
 jobs_opt = click.option("--jobs", "-j", type=int, default=0, show_default=True,
-                        help="Worker threads; 0 = every core. Results do not depend on it.")
+                        help="Worker threads; 0 = every core, -1 = all but one. Results do not depend on it.")
 json_opt = click.option("--json", "as_json", is_flag=True,
                         help="Print one JSON object on stdout and nothing else there.")
 
@@ -99,7 +99,7 @@ def backend_opts(fn):
     fn = click.option("--backend", type=click.Choice(["threads", "dask"]), default="threads",
                       show_default=True,
                       help="Where blocks of paths run: local threads, or a dask cluster "
-                           "(pip install 'simrisk[dask]'). Results are identical.")(fn)
+                           "(the dask extra: pip install '.[dask]'). Results are identical.")(fn)
     return fn
 
 
@@ -111,7 +111,7 @@ def check_backend(backend: str, scheduler) -> None:
             import distributed  # noqa: F401
         except ImportError:
             raise BadInput("--backend: dask needs the dask extra "
-                           "(pip install 'simrisk[dask]')") from None
+                           "(install the dask extra: pip install '.[dask]' in the source tree)") from None
 
 
 def dump_json(obj) -> None:

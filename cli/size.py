@@ -52,7 +52,7 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise BadInput("--plot: needs matplotlib (pip install 'simrisk[plot]')") from None
+            raise BadInput("--plot: needs matplotlib (install the plot extra: pip install '.[plot]' in the source tree)") from None
     paths = scenario.paths if paths is None else paths
     seed = scenario.seed if seed is None else seed
 

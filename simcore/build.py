@@ -77,7 +77,7 @@ from .catalog import MARGINS_AS_OF
 from .errors import ScenarioError
 from .scenario import TRADING_DAYS, Scenario
 
-__all__ = ["build_plan"]
+__all__ = ["build_plan", "trading_floor"]
 
 _DIR = {"long": LONG, "short": SHORT, "both": BOTH}
 
@@ -165,6 +165,34 @@ def _warnings(scn: Scenario) -> list[str]:
                        f"steps_per_day {spd}: steps that cross both stop and target count as "
                        f"losses, so the realized win rate falls short ({hint})")
     return out
+
+
+def trading_floor(scn: Scenario):
+    """The least starting equity at which the plan can open at least one contract at the
+    start (risk rule at the starting stop distance, margin cap, funds), in the tier that is
+    current at that equity; None if no tier can trade at any equity up to 1e9."""
+    rules, table = scn.rules, scn.contract_table
+    slip = rules.slippage_ticks
+    thresholds = [0.0] + [t.at for t in scn.tiers[1:]] + [math.inf]
+    best = None
+    for k, tier in enumerate(scn.tiers):
+        need_k = math.inf
+        for cname in tier.contracts:
+            spec = table[cname]
+            m = spec.market
+            need = spec.initial_margin                                   # funds
+            if rules.margin_cap is not None:
+                need = max(need, spec.initial_margin / rules.margin_cap)
+            d0 = scn.stop_distance0(m)
+            if d0 is not None:
+                per_contract = (d0 + slip * spec.tick_size) * spec.point_value \
+                    + 2.0 * spec.commission
+                need = max(need, per_contract / rules.risk_per_trade)
+            need_k = min(need_k, need)
+        e = max(thresholds[k], need_k)
+        if e < thresholds[k + 1] and e <= 1e9:
+            best = e if best is None else min(best, e)
+    return best
 
 
 def _correlation_arrays(scn: Scenario) -> dict:

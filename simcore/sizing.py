@@ -230,7 +230,8 @@ def make_targets(plan: Plan, *, max_ruin: Optional[float] = None, reach: Sequenc
 
 def resolve_range(scenario, targets: Sequence[Target], min_capital: Optional[float] = None,
                   max_capital: Optional[float] = None) -> tuple[float, float]:
-    """The capital range to search. Defaults: [capital / 10, 10 x capital], the minimum kept
+    """The capital range to search. Defaults: [max(capital / 10, the least equity at which the
+    plan can take a trade (at most 95% of capital)), 10 x capital], the minimum kept
     above an absolute ruin level (``ruin: {below: X}``, which must stay below the capital) and
     the maximum at least a little above every tier a reach target names."""
     cap = float(scenario.capital)
@@ -242,7 +243,14 @@ def resolve_range(scenario, targets: Sequence[Target], min_capital: Optional[flo
             and not float(min_capital) < float(max_capital):
         raise _bad("--min-capital", f"must be below --max-capital ({_money_txt(min_capital)} "
                                     f">= {_money_txt(max_capital)})")
-    lo = float(min_capital) if min_capital is not None else cap / 10.0
+    if min_capital is not None:
+        lo = float(min_capital)
+    else:
+        # below the least equity at which the plan can take any trade, ruin is trivially
+        # zero: start the search there (docs/sizing.md)
+        from .build import trading_floor
+        floor = trading_floor(scenario)
+        lo = cap / 10.0 if floor is None else max(cap / 10.0, min(floor, 0.95 * cap))
     if below is not None:
         if min_capital is not None and not lo > below:
             raise _bad("--min-capital", f"must be above the ruin level rules.ruin.below "
@@ -675,7 +683,7 @@ def _result(scenario, plan: Plan, cc: CapitalCurve, targets, paths, coarse_paths
                 tpp = a["at_answer"]["trades_per_path"] if a["at_answer"] else None
                 w = e.get("worst")
                 notes.append(f"{e['label']}: the {crit} criterion holds at every evaluated "
-                             f"capital down to {_money_txt(lo)} (--min-capital)"
+                             f"capital down to {_money_txt(lo)} (the bottom of the search range)"
                              + ("; the plan takes no trade there" if tpp == 0 else
                                 f"; the plan averages {tpp:.1f} trades per path there"
                                 if tpp is not None else "")
