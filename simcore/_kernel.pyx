@@ -569,11 +569,10 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                     m.has_stop = 0
                     m.has_target = 0
                     if sk != STOP_NONE:
-                        stop = fill - s * D
-                        if stop > 0.0:
-                            m.has_stop = 1
-                            m.stop = stop
-                            m.lstop = log(stop)
+                        stop = fill - s * D    # > 0: entries with a stop at/below 0 were skipped
+                        m.has_stop = 1
+                        m.stop = stop
+                        m.lstop = log(stop)
                     tk = P.target_kind[i]
                     if tk != TARGET_NONE:
                         if tk == TARGET_R:

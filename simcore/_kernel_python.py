@@ -278,9 +278,8 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                      "has_stop": False, "lstop": 0.0, "stop": 0.0,
                      "has_target": False, "ltarget": 0.0, "target": 0.0}
                 if sk != STOP_NONE:
-                    stop = fill - s * D
-                    if stop > 0.0:
-                        q["has_stop"], q["stop"], q["lstop"] = True, stop, math.log(stop)
+                    stop = fill - s * D        # > 0: entries with a stop at/below 0 were skipped
+                    q["has_stop"], q["stop"], q["lstop"] = True, stop, math.log(stop)
                 tk = plan.target_kind[i]
                 if tk != TARGET_NONE:
                     if tk == TARGET_R:

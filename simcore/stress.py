@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ._plan import BOTH, SHORT, BlockOutput, Plan
-from .metrics import Z95
+from .metrics import Z95, _money, _pct
 
 
 @dataclass(frozen=True)
@@ -230,10 +230,6 @@ def run_stress(plan: Plan, stresses: Sequence[Stress], paths: int, seed: int, *,
 
 # ---- the human table ---------------------------------------------------------------------
 
-def _pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
-
-
 def _dpct(d) -> str:
     """A paired difference in percentage points with its interval."""
     if d is None:
@@ -241,10 +237,6 @@ def _dpct(d) -> str:
     lo, hi = d["ci95"] if d.get("ci95") else (None, None)
     core = f"{100 * d['diff']:+.2f}"
     return core if lo is None else f"{core} [{100 * lo:+.2f}, {100 * hi:+.2f}]"
-
-
-def _money(x) -> str:
-    return "-" if x is None else f"${x:,.0f}"
 
 
 def _dmoney(d) -> str:
