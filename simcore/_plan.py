@@ -199,6 +199,8 @@ class BlockOutput:
     m_beyond_1r: np.ndarray     # i8[M] of those, losses worse than -1R
     regime_days: np.ndarray     # i8[G] path-days spent in each regime (alive paths)
     regime_spells: np.ndarray   # i8[G] spells started in each regime (alive paths)
+    nonfinite: np.ndarray       # i1[n] 1 if the path's state became non-finite (NaN/inf):
+                                #       the path stopped there and its figures are void
     equity: np.ndarray          # f8[n, n_days + 1] or f8[0, 0]
 
     @classmethod
@@ -217,10 +219,11 @@ class BlockOutput:
             m_skip=np.zeros((M, 3), np.int64), m_gap_fills=np.zeros(M, np.int64),
             m_beyond_1r=np.zeros(M, np.int64),
             regime_days=np.zeros(G, np.int64), regime_spells=np.zeros(G, np.int64),
+            nonfinite=np.zeros(n, np.int8),
             equity=np.zeros((n, plan.n_days + 1)) if record_equity else np.zeros((0, 0)),
         )
 
     PER_PATH = ("ruined", "ruin_day", "blown", "margin_calls", "trades", "wins", "skipped",
-                "final_equity", "peak_equity", "max_dd", "tier_day", "equity")
+                "final_equity", "peak_equity", "max_dd", "tier_day", "nonfinite", "equity")
     PER_BLOCK = ("m_trades", "m_wins", "m_win_r", "m_win_rn", "m_loss_r", "m_loss_rn",
                  "m_skip", "m_gap_fills", "m_beyond_1r", "regime_days", "regime_spells")

@@ -12,3 +12,8 @@ class ScenarioError(ValueError):
         self.field = field
         self.problem = problem
         super().__init__(f"{field}: {problem}" if field else problem)
+
+
+class SimulationError(RuntimeError):
+    """A run went wrong in a way no result may hide: for example a path whose state (price,
+    equity) became non-finite. The run is failed as a whole; nothing is reported."""

@@ -61,6 +61,19 @@ def block_seed(seed: int, b: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(b,))
 
 
+def check_finite(outs: list[BlockOutput]) -> None:
+    """Fail the run if any path's state became non-finite (the kernel stops such a path and
+    flags it in ``nonfinite``): a broken path must never be reported as a result."""
+    bad = sum(int(o.nonfinite.sum()) for o in outs)
+    if bad:
+        total = sum(o.nonfinite.shape[0] for o in outs)
+        from .errors import SimulationError
+        raise SimulationError(
+            f"{bad:,} of {total:,} simulated paths reached a non-finite price or equity "
+            "(an overflow: look at the plan's alpha, stops, prices and capital); "
+            "no result is reported")
+
+
 def run_tasks(tasks, *, jobs: Optional[int] = None, backend: str = "threads",
               scheduler: Optional[str] = None,
               progress: Optional[Callable[[int], None]] = None,
@@ -81,6 +94,7 @@ def run_tasks(tasks, *, jobs: Optional[int] = None, backend: str = "threads",
             outs.append(_run_block(plan, ss, n, record_equity))
             if progress is not None:
                 progress(n)
+        check_finite(outs)
         return outs
 
     import joblib
@@ -98,6 +112,7 @@ def run_tasks(tasks, *, jobs: Optional[int] = None, backend: str = "threads",
             outs.append(out)
             if progress is not None:
                 progress(out.ruined.shape[0])
+    check_finite(outs)
     return outs
 
 
