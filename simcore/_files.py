@@ -48,7 +48,7 @@ def check_destination(path, *, force: bool, suffixes: tuple[str, ...],
     parent = p.parent if str(p.parent) else pathlib.Path(".")
     if not parent.is_dir():
         raise ScenarioError(option, f"folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _can_create_in(parent):
         raise ScenarioError(option, f"folder {parent} is not writable")
     if p.exists() or p.is_symlink():
         if not force:
@@ -56,6 +56,19 @@ def check_destination(path, *, force: bool, suffixes: tuple[str, ...],
         if not os.access(p, os.W_OK) and not os.access(parent, os.W_OK):
             raise ScenarioError(option, f"{text} exists and cannot be replaced")
     return p
+
+
+def _can_create_in(folder: pathlib.Path) -> bool:
+    """Whether a file can be created in ``folder``: tried for real (``os.access`` says yes
+    to root everywhere, even on /proc or a read-only mount)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".simrisk-probe.", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return True
 
 
 def _umask() -> int:
