@@ -1,17 +1,86 @@
-"""What every command shares: exit-status conventions, scenario loading, progress, options."""
+"""What every command shares: exit-status conventions, scenario loading, progress, options.
+
+Exit status (README "Exit status and errors"): 0 success; 2 a bad plan or option (one line on
+stderr naming the field or option, nothing on stdout); 1 anything else, a failed simulation
+included (one line); 130 interrupted (Ctrl-C); 141 stdout closed early (``simrisk run PLAN |
+head -0``: quiet, as a Unix tool killed by SIGPIPE).
+"""
 from __future__ import annotations
 
+import errno
 import functools
+import math
 import os
 import sys
 
 import click
+
+EXIT_INTERRUPTED = 130      # 128 + SIGINT, the shell's convention for Ctrl-C
+EXIT_PIPE_CLOSED = 141      # 128 + SIGPIPE, what a Unix tool killed by a closed pipe shows
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: control characters (a newline in a market key, a tab in an
+    option value) are shown escaped, so an error is always exactly one line."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class BadInput(click.ClickException):
     """A scenario or an option the user can fix: exit status 2 (SPEC 10)."""
 
     exit_code = 2
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
+
+
+class Failed(click.ClickException):
+    """A run that went wrong (exit status 1), in one line."""
+
+    exit_code = 1
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C: exit status 130, one line on stderr; nothing on stdout, no file left."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self):
+        super().__init__("interrupted (Ctrl-C): no result reported, no file written")
+
+
+class PipeClosed(click.ClickException):
+    """stdout was closed by its reader: exit quietly with 141 (see :func:`quiet_stdout`)."""
+
+    exit_code = EXIT_PIPE_CLOSED
+
+    def __init__(self):
+        super().__init__("")
+
+    def show(self, file=None) -> None:
+        quiet_stdout()
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of what is still
+    buffered cannot fail on the closed pipe a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):    # not a real file (tests' CliRunner)
+        pass
+
+
+def is_broken_pipe(e: BaseException) -> bool:
+    return isinstance(e, BrokenPipeError) or (isinstance(e, OSError)
+                                               and e.errno == errno.EPIPE)
 
 
 class Progress:
@@ -41,27 +110,83 @@ def progress_wanted(as_json: bool) -> bool:
     return not as_json and sys.stderr.isatty()
 
 
-def load(file: str):
+def load(file: str, horizon=None):
     """Load and compile a scenario, turning every user error into exit status 2.
 
-    Returns ``(scenario, plan)``; warnings about the plan go to stderr."""
+    ``horizon`` (``--horizon DAYS``) overrides the plan's ``horizon_days``. Returns
+    ``(scenario, plan)``; the plan's warnings are *not* printed here: a command validates its
+    options first, then calls :func:`show_warnings` (an option error stays one line)."""
     from simcore.build import build_plan
     from simcore.errors import ScenarioError
-    from simcore.scenario import load_scenario
+    from simcore.scenario import load_scenario, with_overrides
 
     try:
         scenario = load_scenario(file)
+    except ScenarioError as e:
+        raise BadInput(str(e)) from None
+    if horizon is not None:
+        try:
+            scenario = with_overrides(scenario, horizon_days=int(horizon))
+        except ScenarioError as e:
+            raise BadInput(f"--horizon: {e}") from None
+    try:
         plan = build_plan(scenario)
     except ScenarioError as e:
         raise BadInput(str(e)) from None
-    for w in plan.extras.get("warnings", ()):
-        click.echo(f"warning: {w}", err=True)
     return scenario, plan
 
 
+def show_warnings(plan) -> None:
+    """The plan's plausibility warnings, one line each on stderr."""
+    for w in plan.extras.get("warnings", ()):
+        click.echo(f"warning: {one_line(w)}", err=True)
+
+
+def preflight(plan, paths: int, jobs, *, runs: float = 1, record_equity: bool = False,
+              paths_given: bool = True, what: str = "this run") -> None:
+    """Before a run: refuse what cannot fit in memory (exit 2), and say on stderr what will
+    take more than about a minute, with the estimate (:func:`simcore.limits.estimate_run`)."""
+    from simcore.limits import LONG_RUN_SECONDS, estimate_run, human_bytes, human_seconds
+
+    keep = 2 if runs <= 1 else 3 if runs < 12 else 12
+    est = estimate_run(plan, paths, runs=runs, keep=keep, record_equity=record_equity,
+                       jobs=jobs)
+    src = f"--paths {paths:,}" if paths_given else f"the plan's paths ({paths:,})"
+    if est.memory > est.memory_available:
+        if record_equity and est.equity_memory * 2 > est.memory_available:
+            raise BadInput(f"--save-equity: {paths:,} paths x {plan.n_days + 1:,} days of "
+                           f"equity need about {human_bytes(2 * est.equity_memory)} of memory; "
+                           f"this machine has {human_bytes(est.memory_available)} available "
+                           "(fewer --paths, or a shorter --horizon)")
+        raise BadInput(f"{'--paths' if paths_given else 'paths'}: {what} with {src} needs "
+                       f"about {human_bytes(est.memory)} of memory; this machine has "
+                       f"{human_bytes(est.memory_available)} available")
+    if est.seconds is not None and est.seconds > LONG_RUN_SECONDS:
+        runs_txt = "" if runs == 1 else f" x {runs:g} runs" if what == "this run" \
+            else f" x about {runs:g} runs ({what})"
+        click.echo(f"warning: {what} simulates {est.asset_steps:.3g} asset-steps ({src} x "
+                   f"{plan.n_days:,} days x {plan.spd} steps a day x {plan.M} markets"
+                   f"{runs_txt}); at {est.per_asset_step * 1e9:.0f} ns each (timed on this "
+                   f"plan) that is {human_seconds(est.cpu_seconds)} of CPU, about "
+                   f"{human_seconds(est.seconds)} on {est.cores} core"
+                   f"{'s' if est.cores > 1 else ''} (Ctrl-C stops it)", err=True)
+
+
+def check_output(path, *, force: bool, suffixes: tuple, option: str):
+    """:func:`simcore._files.check_destination` with its error as a bad option (exit 2)."""
+    from simcore._files import check_destination
+    from simcore.errors import ScenarioError
+
+    try:
+        return check_destination(path, force=force, suffixes=suffixes, option=option)
+    except ScenarioError as e:
+        raise BadInput(str(e)) from None
+
+
 def guard(fn):
-    """Run a command body: user errors keep their exit status; anything else is exit 1 with
-    a one-line message (set SIMRISK_DEBUG=1 to see the traceback)."""
+    """Run a command body: user errors keep their exit status (2); a failed simulation or
+    anything else is exit 1 with a one-line message (SIMRISK_DEBUG=1 shows the traceback);
+    Ctrl-C is 130 with one line; a closed stdout is a quiet 141."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -69,14 +194,21 @@ def guard(fn):
         except click.ClickException:
             raise
         except KeyboardInterrupt:
-            raise click.Abort() from None
+            raise Interrupted() from None
         except Exception as e:  # noqa: BLE001 - the CLI's last line of defence
-            from simcore.errors import ScenarioError
+            from simcore.errors import ScenarioError, SimulationError
+            if is_broken_pipe(e):
+                raise PipeClosed() from None
             if isinstance(e, ScenarioError):
                 raise BadInput(str(e)) from None
             if os.environ.get("SIMRISK_DEBUG"):
                 raise
-            raise click.ClickException(f"{type(e).__name__}: {e}") from None
+            if isinstance(e, SimulationError):
+                raise Failed(f"simulation failed: {e}") from None
+            if isinstance(e, MemoryError):
+                raise Failed("out of memory (try fewer --paths or a shorter --horizon)") \
+                    from None
+            raise Failed(f"{type(e).__name__}: {e}") from None
     return wrapper
 
 
@@ -89,6 +221,9 @@ jobs_opt = click.option("--jobs", "-j", type=int, default=0, show_default=True,
                         help="Worker threads; 0 = every core, -1 = all but one. Results do not depend on it.")
 json_opt = click.option("--json", "as_json", is_flag=True,
                         help="Print one JSON object on stdout and nothing else there.")
+horizon_opt = click.option("--horizon", type=click.IntRange(min=1), metavar="DAYS",
+                           help="Trading days per path [default: the scenario's "
+                                "`horizon_days`].")
 
 
 def backend_opts(fn):
@@ -114,6 +249,21 @@ def check_backend(backend: str, scheduler) -> None:
                            "(install the dask extra: pip install '.[dask]' in the source tree)") from None
 
 
+def finite_json(obj):
+    """``obj`` with every non-finite float replaced by None (JSON null): JSON has no NaN or
+    infinity, and a consumer must never meet one (the engine fails a run whose state became
+    non-finite, so this only touches figures that are undefined, such as an empty interval)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if hasattr(obj, "item") and hasattr(obj, "dtype"):          # a numpy scalar
+        return finite_json(obj.item())
+    return obj
+
+
 def dump_json(obj) -> None:
     import json
-    click.echo(json.dumps(obj, allow_nan=False))
+    click.echo(json.dumps(finite_json(obj), allow_nan=False))

@@ -2,13 +2,16 @@
 ``simcore`` and prints; no engine logic lives here.
 
 Exit status (SPEC 10): 0 on success; 2 for a bad scenario or bad options (one line on
-stderr naming the field or option, nothing on stdout); 1 for anything else.
+stderr naming the field or option, nothing on stdout); 1 for anything else (one line);
+130 when interrupted (Ctrl-C, one line); 141, quietly, when stdout is closed early.
 """
 import sys
 
 import click
 
 from simcore._version import __version__
+
+from ._common import EXIT_INTERRUPTED, Interrupted, PipeClosed, is_broken_pipe, one_line
 
 from .run import run
 from .size import size
@@ -26,18 +29,24 @@ class _Group(click.Group):
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
             rv = super().main(args, prog_name, complete_var, False, **extra)
+            sys.stdout.flush()
         except click.UsageError as e:
             if type(e).__name__ == "NoArgsIsHelpError":    # bare `simrisk`: show the help
                 e.show()
             else:
-                click.echo(f"Error: {e.format_message()}", err=True)
+                click.echo(f"Error: {one_line(e.format_message())}", err=True)
             sys.exit(e.exit_code)
         except click.ClickException as e:
             e.show()
             sys.exit(e.exit_code)
-        except click.exceptions.Abort:
-            click.echo("Aborted!", err=True)
-            sys.exit(1)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            click.echo(f"Error: {Interrupted().message}", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except OSError as e:
+            if not is_broken_pipe(e):
+                raise
+            PipeClosed().show()
+            sys.exit(PipeClosed.exit_code)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -1,10 +1,12 @@
 """``simrisk size``: the least starting capital for which the plan meets its targets."""
-import os
-
 import click
 
-from ._common import (BadInput, backend_opts, check_backend, dump_json, guard, jobs_opt,
-                      json_opt, load, paths_opt, progress_wanted, scenario_arg, seed_opt)
+from ._common import (BadInput, backend_opts, check_backend, check_output, dump_json, guard,
+                      horizon_opt, jobs_opt, json_opt, load, paths_opt, preflight,
+                      progress_wanted, scenario_arg, seed_opt, show_warnings)
+
+#: a sizing search costs about this many plain runs of --paths (docs/sizing.md)
+SIZING_RUNS = 12
 
 
 @click.command()
@@ -18,7 +20,9 @@ from ._common import (BadInput, backend_opts, check_backend, dump_json, guard, j
 @click.option("--max-margin-call", type=float, metavar="M",
               help="Target: probability of at least one margin call at most M.")
 @click.option("--min-capital", type=float, metavar="USD",
-              help="Bottom of the search range [default: capital / 10].")
+              help="Bottom of the search range [default: the plan's trading floor -- the "
+                   "least equity at which it can open a contract -- capped at 95% of capital, "
+                   "and at least capital / 10].")
 @click.option("--max-capital", type=float, metavar="USD",
               help="Top of the search range [default: 10 x capital].")
 @click.option("--tolerance", type=float, default=0.01, show_default=True,
@@ -26,35 +30,42 @@ from ._common import (BadInput, backend_opts, check_backend, dump_json, guard, j
                    "range is wide is resolved to a quarter of that range instead (<= 5%).")
 @paths_opt
 @seed_opt
+@horizon_opt
 @jobs_opt
 @backend_opts
 @json_opt
-@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write a PNG of the curve(s) against capital with the target and 95% band.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), metavar="FILE.png",
+              help="Write a PNG of the curve(s) against capital with the target and 95% band "
+                   "(needs matplotlib: the plot extra).")
 @click.option("--force", is_flag=True, help="Let --plot overwrite an existing file.")
 @guard
 def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, tolerance, paths,
-         seed, jobs, backend, scheduler, as_json, plot_file, force):
+         seed, horizon, jobs, backend, scheduler, as_json, plot_file, force):
     """Least starting capital for FILE's plan to meet its targets (ruin, tier reach, margin
     calls), searched on common random numbers; point estimate and 95%-conservative capital."""
-    from simcore.sizing import format_sizing, make_targets, plot_sizing, size_capital
+    from simcore.sizing import (check_search, format_sizing, make_targets, plot_sizing,
+                                size_capital)
 
     check_backend(backend, scheduler)
-    scenario, plan = load(file)
-    targets = make_targets(plan, max_ruin=max_ruin, reach=reach,
-                           max_margin_call=max_margin_call)
+    # every option and the output file before any work, so that an error is one line
+    dest = None
     if plot_file is not None:
-        if os.path.exists(plot_file) and not force:
-            raise BadInput(f"--plot: {plot_file} exists (use --force to overwrite it)")
-        parent = os.path.dirname(os.path.abspath(plot_file))
-        if not os.path.isdir(parent):
-            raise BadInput(f"--plot: directory {parent} does not exist")
+        dest = check_output(plot_file, force=force, suffixes=(".png",), option="--plot")
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise BadInput("--plot: needs matplotlib (install the plot extra: pip install '.[plot]' in the source tree)") from None
+            raise BadInput("--plot: needs matplotlib (install the plot extra: pip install "
+                           "'.[plot]' in the source tree)") from None
+    scenario, plan = load(file, horizon)
+    targets = make_targets(plan, max_ruin=max_ruin, reach=reach,
+                           max_margin_call=max_margin_call)
     paths = scenario.paths if paths is None else paths
     seed = scenario.seed if seed is None else seed
+    check_search(scenario, targets, min_capital=min_capital, max_capital=max_capital,
+                 tolerance=tolerance)
+    preflight(plan, paths, jobs, runs=SIZING_RUNS, paths_given=paths != scenario.paths,
+              what="a sizing search")
+    show_warnings(plan)
 
     show = progress_wanted(as_json)
 
@@ -65,8 +76,10 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
     res = size_capital(scenario, targets, paths=paths, seed=seed, min_capital=min_capital,
                        max_capital=max_capital, jobs=jobs, tolerance=tolerance, stage=stage,
                        backend=backend, scheduler=scheduler)
-    if plot_file is not None:
-        plot_sizing(res, plot_file)
+    if dest is not None:
+        from simcore._files import atomic_path
+        with atomic_path(dest) as tmp:   # complete or absent, never a truncated file
+            plot_sizing(res, str(tmp))
         res["plot"] = plot_file
     if as_json:
         dump_json(res)

@@ -3,8 +3,8 @@ side by side with the base case on common random numbers."""
 import click
 
 from ._common import (BadInput, Progress, backend_opts, check_backend, dump_json, guard,
-                      jobs_opt, json_opt, load, paths_opt, progress_wanted, scenario_arg,
-                      seed_opt)
+                      horizon_opt, jobs_opt, json_opt, load, paths_opt, preflight,
+                      progress_wanted, scenario_arg, seed_opt, show_warnings)
 
 
 def _floats(option: str, text: str, lo: float, hi: float, lo_open: bool = False) -> list:
@@ -33,6 +33,19 @@ def _window(text: str, horizon: int):
     return (a, b)
 
 
+def _rows_from_scenario(scenario, horizon: int) -> list:
+    """The scenario's ``stress:`` rows, each window checked against the horizon of this run
+    (which ``--horizon`` may have shortened; ``simrisk run`` never looks at these rows)."""
+    from simcore.stress import stresses_from_scenario
+
+    rows = stresses_from_scenario(scenario)
+    for i, r in enumerate(rows):
+        if r.window is not None and not r.window[1] <= horizon:
+            raise BadInput(f"stress[{i}].window: ends on day {r.window[1]}, after the horizon "
+                           f"({horizon} days)")
+    return rows
+
+
 @click.command()
 @scenario_arg
 @click.option("--spike", metavar="W[,W...]",
@@ -49,11 +62,12 @@ def _window(text: str, horizon: int):
                    "inclusive) [default: the whole horizon].")
 @paths_opt
 @seed_opt
+@horizon_opt
 @jobs_opt
 @backend_opts
 @json_opt
 @guard
-def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, jobs, backend,
+def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, horizon, jobs, backend,
            scheduler, as_json):
     """Stress FILE's plan: ruin, margin calls, tier reach and p5 equity under each stress,
     with paired 95% intervals for the difference from the base case.
@@ -61,28 +75,37 @@ def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, jobs, bac
     The rows come from the options, or else from the scenario's `stress:` section, or
     else a default sweep (--spike 0.5,1 --adverse --vol-mult 2).
     """
-    from simcore.stress import (format_stress_table, run_stress, stresses_from_scenario,
-                                sweep)
+    from simcore.stress import check_stressed, format_stress_table, run_stress, sweep
 
     check_backend(backend, scheduler)
-    scenario, plan = load(file)
-    spikes = _floats("--spike", spike, 0.0, 1.0) if spike else []
-    vols = _floats("--vol-mult", vol_mult, 0.0, 20.0, lo_open=True) if vol_mult else []
+    # options first (they need no plan), so that an option error is one line
+    spikes = _floats("--spike", spike, 0.0, 1.0) if spike is not None else []
+    vols = _floats("--vol-mult", vol_mult, 0.0, 20.0, lo_open=True) if vol_mult is not None \
+        else []
     if tails is not None and not 2.0 < tails <= 1000.0:
         raise BadInput("--tails: must be > 2 (degrees of freedom of the Student-t)")
-    win = _window(window, plan.n_days) if window else None
+    scenario, plan = load(file, horizon)
+    win = _window(window, plan.n_days) if window is not None else None
     if spikes or vols or tails is not None:
         rows = sweep(spikes, vols, tails, adverse=adverse, window=win)
+        where = {id(r): ("--spike" if r.spike else "--vol-mult" if r.vol_mult != 1.0
+                         else "--tails") for r in rows}
     elif scenario.stress:
         if adverse or win:
             raise BadInput("--adverse/--window: only with --spike/--vol-mult (the scenario's "
                            "stress rows carry their own)")
-        rows = stresses_from_scenario(scenario)
+        rows = _rows_from_scenario(scenario, plan.n_days)
+        where = {id(r): f"stress[{i}]" for i, r in enumerate(rows)}
     else:
         rows = sweep([0.5, 1.0], [2.0], None, adverse=True, window=win)
+        where = {id(r): "stress (the default sweep)" for r in rows}
+    for r in rows:                      # a stress that would overflow is refused up front
+        check_stressed(plan, r, where[id(r)])
     paths = scenario.paths if paths is None else paths
     seed = scenario.seed if seed is None else seed
     n_runs = 1 + sum(not r.is_base() for r in rows)
+    preflight(plan, paths, jobs, runs=n_runs, paths_given=paths != scenario.paths)
+    show_warnings(plan)
     with Progress(paths * n_runs, progress_wanted(as_json), "stress rows") as progress:
         result = run_stress(plan, rows, paths, seed, jobs=jobs, progress=progress,
                             backend=backend, scheduler=scheduler)

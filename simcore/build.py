@@ -13,7 +13,8 @@ Markets (index m, in the order the file lists them under ``markets``)
 
 Correlation, regimes, tails, gaps (SPEC 3, 6)
     R from the pairs (unlisted pairs 0) or the full matrix (reordered to market order).
-    Without ``regimes:`` there is one regime: ``chol[h, 0] = cholesky(R)`` (lower) for both
+    Without ``regimes:`` there is one regime: ``chol[h, 0] = cholesky(R)`` (lower; for a
+    semi-definite R, e.g. two markets correlated +1, the Cholesky with zero pivots) for both
     halves h of the stress axis, ``volmult = 1``, ``trans_cum = [[1]]``, ``regime0 = 0``.
     With ``regimes:``, regime g (file order of ``regimes.states``) has its own correlation
     (default: the top-level one) and ``vol_mult``; ``trans_cum`` is the cumulative daily
@@ -74,7 +75,9 @@ import numpy as np
 from ._plan import (BOTH, LONG, SHORT, STOP_ATR, STOP_FIXED, STOP_NONE, TARGET_FIXED,
                     TARGET_NONE, TARGET_R, Plan)
 from .catalog import MARGINS_AS_OF
+from ._linalg import psd_cholesky
 from .errors import ScenarioError
+from .limits import check_edges, check_envelope, check_inputs
 from .scenario import TRADING_DAYS, Scenario
 
 __all__ = ["build_plan", "trading_floor"]
@@ -112,10 +115,6 @@ def _warnings(scn: Scenario) -> list[str]:
     """Plausibility warnings (not errors): entries that cannot happen where a tier starts, and
     stops/targets too close for the time grid. Printed by the CLI on stderr."""
     out: list[str] = []
-    steps = scn.horizon_days * scn.steps_per_day
-    if steps > 1_000_000:
-        out.append(f"{steps:,} steps per path (horizon_days x steps_per_day): a run costs about "
-                   f"25 ns per market-step per core, so {scn.paths:,} paths take a while")
     rules, table = scn.rules, scn.contract_table
     seen: set = set()
     for k, tier in enumerate(scn.tiers):
@@ -204,7 +203,10 @@ def _correlation_arrays(scn: Scenario) -> dict:
     chol = np.empty((2, G, M, M))
     volmult = np.ones((2, G))
     for g, R in enumerate(scn.regime_correlations):
-        chol[:, g] = np.linalg.cholesky(R)
+        try:
+            chol[:, g] = np.linalg.cholesky(R)
+        except np.linalg.LinAlgError:       # semi-definite: a correlation of +-1 (SPEC 3)
+            chol[:, g] = psd_cholesky(R)
     if scn.regimes is not None:
         for g, st in enumerate(scn.regimes.states.values()):
             volmult[:, g] = st.vol_mult
@@ -234,10 +236,23 @@ def _correlation_arrays(scn: Scenario) -> dict:
 def build_plan(scenario: Scenario) -> Plan:
     """Compile ``scenario`` (from :func:`simcore.scenario.load_scenario`) into a Plan.
 
-    See the module docstring for the mapping rules. Raises ScenarioError only if a stated
-    ``win_rate`` cannot be solved for an alpha; every other check happened at load time.
+    See the module docstring for the mapping rules. Raises ScenarioError, naming the field,
+    for a plan the engine cannot run faithfully (:mod:`simcore.limits`: magnitudes, an edge
+    that swamps the market, a horizon that leaves the float range) or whose ``win_rate``
+    cannot be solved for an alpha. Any arithmetic overflow left is a ScenarioError too (the
+    limits are meant to make it impossible).
     """
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            return _build_plan(scenario)
+    except (OverflowError, FloatingPointError) as e:
+        raise ScenarioError(scenario.source, f"a figure of the plan overflows ({e}): look for "
+                                             "an extreme price, stop, alpha or amount") from None
+
+
+def _build_plan(scenario: Scenario) -> Plan:
     scn = scenario
+    check_inputs(scn)
     spd = scn.steps_per_day
     names = scn.market_names
     M = len(names)
@@ -283,6 +298,8 @@ def build_plan(scenario: Scenario) -> Plan:
             alpha[i], alpha_source[i] = _solve_alpha(scn, m), "win_rate"
             target_win_rate[i] = st.win_rate
 
+    check_edges(scn, names, alpha, alpha_source)
+
     # --- contracts ---------------------------------------------------------------------------
     cnames = scn.tier_contract_names
     cidx = {c: j for j, c in enumerate(cnames)}
@@ -320,11 +337,15 @@ def build_plan(scenario: Scenario) -> Plan:
     ruin_level = max(levels) if levels else -math.inf
     ruin_dd = ruin.max_drawdown if ruin.max_drawdown is not None else math.inf
 
+    corr = _correlation_arrays(scn)
+    check_envelope(scn, names, logp0, mu, sigma, alpha, alpha_source, corr["gap_p"],
+                   corr["gap_mu"], corr["gap_sd"])
+
     plan = Plan(
         n_days=int(scn.horizon_days), spd=int(spd), dt=1.0 / (TRADING_DAYS * spd),
         capital=float(scn.capital),
         market_names=tuple(names), logp0=logp0, mu=mu, sigma=sigma,
-        **_correlation_arrays(scn),
+        **corr,
         dir_mode=_i4(dir_mode), stop_kind=_i4(stop_kind), stop_val=_f8(stop_val),
         target_kind=_i4(target_kind), target_val=_f8(target_val), alpha=_f8(alpha),
         max_hold=_i4(max_hold), cooldown=_i4(cooldown),

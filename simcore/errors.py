@@ -1,6 +1,14 @@
 """Errors the user can fix: a bad scenario or a bad option."""
 
 
+def _printable(text: str) -> str:
+    """Control characters (a newline in a market key) escaped: a message is one line."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class ScenarioError(ValueError):
     """A scenario (or option) is invalid.
 
@@ -9,8 +17,8 @@ class ScenarioError(ValueError):
     """
 
     def __init__(self, field: str, problem: str):
-        self.field = field
-        self.problem = problem
+        self.field = field = _printable(field)
+        self.problem = problem = _printable(problem)
         super().__init__(f"{field}: {problem}" if field else problem)
 
 

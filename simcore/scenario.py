@@ -38,11 +38,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
+import warnings
+
 import numpy as np
-import yaml
+import ruamel.yaml
+import ruamel.yaml.constructor
+import ruamel.yaml.resolver
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
                       ValidationError, field_validator, model_validator)
 from pydantic_core import PydanticCustomError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from .catalog import (ASSET_CLASSES, CATALOG, CONTRACT_FIELDS, ContractSpec,
                       default_asset_class)
@@ -52,7 +58,7 @@ __all__ = [
     "Scenario", "MarketSpec", "StrategySpec", "StopSpec", "TargetSpec", "RulesSpec",
     "RuinSpec", "TierSpec", "ContractOverride", "CorrelationMatrixSpec", "RegimesSpec",
     "RegimeStateSpec", "TailsSpec", "GapSpec", "StressSpec",
-    "load_scenario", "parse_scenario", "load_yaml", "TRADING_DAYS", "ATR_FACTOR",
+    "load_scenario", "parse_scenario", "load_yaml", "with_overrides", "TRADING_DAYS", "ATR_FACTOR",
     "DEFAULT_SEED", "DEFAULT_PATHS",
 ]
 
@@ -68,27 +74,83 @@ MAX_CONTRACTS = 100_000   # sanity bound on a tier's contract count (int32 in th
 # ------------------------------------------------------------------------------------------
 # YAML
 # ------------------------------------------------------------------------------------------
-_YAML_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Plans are read with YAML 1.2 syntax (ruamel.yaml, pure-Python safe loader) and a strict
+# scalar schema: YAML 1.2's core schema restricted to plain decimal numbers. So `8000`,
+# `8000.0`, `8e3` and `1e-4` are numbers; `true`/`false` are booleans; `null`, `~` and an
+# empty value are null; and everything else is a string -- the YAML 1.1 forms PyYAML reads
+# as numbers or booleans (`2:13:20` sexagesimal, `0x1F40`, `0o17`, `8_000`, `yes`, `on`) stay
+# strings, which the strict types then refuse ("must be a number"). Duplicate keys are errors.
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_INT_RE = re.compile(r"^[-+]?[0-9]+$")
+_FLOAT_RE = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                       r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_BOOL_RE = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_NULL_RE = re.compile(r"^(?:~|null|Null|NULL|)$")
 
 
-class _StrictLoader(_YAML_BASE):  # type: ignore[misc, valid-type]
-    """PyYAML's safe loader (the C one when available) that rejects duplicate keys.
+class _PlanResolver(ruamel.yaml.resolver.BaseResolver):
+    """Implicit tags of the strict schema (above); nothing else is resolved."""
 
-    It also reads ``1e-4`` and ``2.5e3`` as numbers: YAML 1.1 (PyYAML) requires a dot and a
-    signed exponent, so it would otherwise read them as *strings* (YAML 1.2 behaviour).
-    """
+    def __init__(self, version=None, loader=None, loadumper=None):
+        super().__init__(loadumper=loader if loader is not None else loadumper)
+
+    @property
+    def processing_version(self):
+        return (1, 2)           # YAML 1.2 syntax, whatever a %YAML directive says
+
+
+_PlanResolver.yaml_implicit_resolvers = {}
+for _tag, _re, _first in (
+        ("tag:yaml.org,2002:bool", _BOOL_RE, list("tTfF")),
+        ("tag:yaml.org,2002:int", _INT_RE, list("-+0123456789")),
+        ("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789.")),
+        ("tag:yaml.org,2002:null", _NULL_RE, ["~", "n", "N", ""]),
+        (_MERGE_TAG, re.compile(r"^(?:<<)$"), ["<"])):
+    _PlanResolver.add_implicit_resolver_base(_tag, _re, _first)
+
+
+class _PlanConstructor(ruamel.yaml.constructor.SafeConstructor):
+    """ruamel's safe constructor with duplicate keys reported by field path (before
+    construction), and the numbers of the strict schema built directly."""
 
     def construct_document(self, node):
         _check_duplicate_keys(node, "", set())
         return super().construct_document(node)
 
+    def construct_yaml_int(self, node):
+        value = self.construct_scalar(node)
+        try:
+            return int(value)
+        except ValueError:          # more digits than Python converts (int_max_str_digits)
+            raise ScenarioError("", f"invalid YAML at line {node.start_mark.line + 1}, column "
+                                    f"{node.start_mark.column + 1}: {value[:20]}... is not a "
+                                    "usable number") from None
 
-_StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
+    def construct_yaml_float(self, node):
+        value = str(self.construct_scalar(node))
+        low = value.lower()
+        if low.endswith(".inf"):
+            return -math.inf if low.startswith("-") else math.inf
+        if low == ".nan":
+            return math.nan
+        return float(value)
+
+    def construct_yaml_bool(self, node):
+        return self.construct_scalar(node).lower() == "true"
+
+
+_PlanConstructor.add_constructor("tag:yaml.org,2002:int", _PlanConstructor.construct_yaml_int)
+_PlanConstructor.add_constructor("tag:yaml.org,2002:float",
+                                 _PlanConstructor.construct_yaml_float)
+_PlanConstructor.add_constructor("tag:yaml.org,2002:bool", _PlanConstructor.construct_yaml_bool)
+
+
+def _yaml() -> "ruamel.yaml.YAML":
+    y = ruamel.yaml.YAML(typ="safe", pure=True)
+    y.Resolver = _PlanResolver
+    y.Constructor = _PlanConstructor
+    y.allow_duplicate_keys = True          # reported by _check_duplicate_keys, with the path
+    return y
 
 
 def _join(path: str, key: Any) -> str:
@@ -101,10 +163,10 @@ def _check_duplicate_keys(node, path: str, seen: set) -> None:
     if id(node) in seen:          # anchors/aliases can make the graph cyclic
         return
     seen.add(id(node))
-    if isinstance(node, yaml.MappingNode):
+    if isinstance(node, MappingNode):
         first: dict = {}
         for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
+            if isinstance(key, ScalarNode) and key.tag != _MERGE_TAG:
                 ident = (key.tag, key.value)
                 here = _join(path, key.value)
                 if ident in first:
@@ -115,22 +177,36 @@ def _check_duplicate_keys(node, path: str, seen: set) -> None:
             else:
                 here = path
             _check_duplicate_keys(value, here, seen)
-    elif isinstance(node, yaml.SequenceNode):
+    elif isinstance(node, SequenceNode):
         for i, item in enumerate(node.value):
             _check_duplicate_keys(item, _join(path, i), seen)
 
 
 def load_yaml(text: str, source: str = "<string>") -> Any:
-    """Parse YAML text safely; duplicate keys and syntax errors raise ScenarioError."""
+    """Parse YAML text (YAML 1.2, the strict schema above); duplicate keys and syntax errors
+    raise ScenarioError with the line and column."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)
-    except yaml.MarkedYAMLError as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")       # e.g. ruamel's ReusedAnchorWarning
+            return _yaml().load(text)
+    except ScenarioError as e:
+        raise ScenarioError(e.field or source, e.problem) from None
+    except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         what = e.problem or e.context or "syntax error"
         raise ScenarioError(source, f"invalid YAML{where}: {what}") from None
-    except yaml.YAMLError as e:
-        raise ScenarioError(source, f"invalid YAML: {str(e).splitlines()[0]}") from None
+    except (YAMLError, RecursionError) as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ScenarioError(source, f"invalid YAML: {first}") from None
+
+
+def with_overrides(scn: "Scenario", **fields) -> "Scenario":
+    """``scn`` with top-level fields replaced (``horizon_days=...`` for ``--horizon``),
+    checked again like a loaded scenario. Raises ScenarioError."""
+    data = scn.model_dump(mode="python", exclude_unset=True, by_alias=True, warnings=False)
+    data.update(fields)
+    return parse_scenario(data, source=scn.source)
 
 
 def load_scenario(path) -> "Scenario":
@@ -653,6 +729,7 @@ def _did_you_mean(word: str, choices) -> str:
 # fill private derived state. They run in order; the first problem wins.
 # ------------------------------------------------------------------------------------------
 MIN_VOL = 1e-4    # below this a volatility is a typo, and ATR stops shrink to nothing
+PSD_TOLERANCE = 1e-9    # eigenvalues above -this are rounding of a semi-definite matrix
 
 
 def _check_sizes(s: Scenario) -> None:
@@ -737,10 +814,14 @@ def _correlation_from(s: Scenario, spec, where: str) -> np.ndarray:
                 raise ScenarioError(field, f"pair listed twice (also as {given[pair]})")
             given[pair] = key
             R[pos[a], pos[b]] = R[pos[b], pos[a]] = value
+    # Positive semi-definite is a valid correlation matrix (SPEC 3): a pair at +1 or -1 (two
+    # markets on one underlying) makes it singular, and the build factors it with zero pivots.
+    # Only an indefinite matrix -- no set of markets can have these correlations -- is refused.
     lam = float(np.linalg.eigvalsh(R)[0]) if M > 1 else 1.0
-    if lam <= 1e-10:
-        raise ScenarioError(where, f"not positive definite (smallest eigenvalue "
-                                           f"{lam:.2g})")
+    if lam < -PSD_TOLERANCE:
+        raise ScenarioError(where, f"not positive semi-definite (smallest eigenvalue "
+                                           f"{lam:.2g}): no markets can have these "
+                                           "correlations together")
     return R
 
 
@@ -898,11 +979,12 @@ def _check_stress(s: Scenario) -> None:
             raise ScenarioError(f"stress[{i}]", "changes nothing (give spike, vol_mult or "
                                                 "student_t)")
         if row.window is not None:
+            # against the horizon only when the row is run (`simrisk stress`, whose --horizon
+            # may shorten it): `simrisk run` never uses these rows
             lo, hi = row.window
-            if not lo <= hi <= s.horizon_days:
+            if not lo <= hi:
                 raise ScenarioError(f"stress[{i}].window",
-                                    f"must be [first day, last day] with 1 <= first <= last "
-                                    f"<= horizon_days ({s.horizon_days})")
+                                    "must be [first day, last day] with 1 <= first <= last")
 
 
 _CHECKS = [_check_sizes, _check_correlation, _check_contracts, _check_tiers,

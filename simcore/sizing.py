@@ -64,6 +64,7 @@ import numpy as np
 
 from ._plan import BLOCK_SIZE, Plan
 from .errors import ScenarioError
+from .limits import MONEY_MAX
 from .metrics import wilson
 from .runner import block_seed
 
@@ -228,6 +229,25 @@ def make_targets(plan: Plan, *, max_ruin: Optional[float] = None, reach: Sequenc
     return targets
 
 
+def check_search(scenario, targets: Sequence[Target], *, min_capital: Optional[float] = None,
+                 max_capital: Optional[float] = None,
+                 tolerance: float = DEFAULT_TOLERANCE) -> tuple[float, float]:
+    """Every option of a search checked before any simulation: the tolerance, the capital
+    range, and the plan at both ends of it (a capital the limits refuse is named by the
+    option that led there). Returns the range. Raises ScenarioError."""
+    from .build import build_plan
+
+    if not (0.0 < tolerance < 1.0):
+        raise _bad("--tolerance", f"must be between 0 and 1 (0.01 = 1%), got {tolerance:g}")
+    lo, hi = resolve_range(scenario, targets, min_capital, max_capital)
+    for c, opt in ((lo, "--min-capital"), (hi, "--max-capital")):
+        try:
+            build_plan(scenario.model_copy(update={"capital": float(c)}))
+        except ScenarioError as e:
+            raise _bad(opt, f"at a capital of {_money_txt(c)}: {e}") from None
+    return lo, hi
+
+
 def resolve_range(scenario, targets: Sequence[Target], min_capital: Optional[float] = None,
                   max_capital: Optional[float] = None) -> tuple[float, float]:
     """The capital range to search. Defaults: [max(capital / 10, the least equity at which the
@@ -257,8 +277,8 @@ def resolve_range(scenario, targets: Sequence[Target], min_capital: Optional[flo
                                         f"({_money_txt(below)}): an account that starts "
                                         f"there is ruined at once")
         lo = max(lo, below * 1.05 if below > 0 else lo)
-    hi = float(max_capital) if max_capital is not None else max(
-        10.0 * cap, *[1.05 * t.tier_at for t in targets if t.kind == "reach"], 0.0)
+    hi = float(max_capital) if max_capital is not None else min(MONEY_MAX, max(
+        10.0 * cap, *[1.05 * t.tier_at for t in targets if t.kind == "reach"], 0.0))
     if not lo < hi:
         which = "--max-capital" if max_capital is not None else "--min-capital"
         raise _bad(which, f"the range is empty: {_money_txt(lo)} to {_money_txt(hi)}")

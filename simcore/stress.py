@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ._plan import BOTH, SHORT, BlockOutput, Plan
+from ._linalg import psd_cholesky  # noqa: F401  (re-exported: stress rows factor spikes)
 from .metrics import Z95, _money, _pct
 
 
@@ -65,29 +66,6 @@ def spike_matrix(R: np.ndarray, w: float, signs: Optional[np.ndarray] = None) ->
     return (1.0 - w) * R + w * np.outer(s, s)
 
 
-def psd_cholesky(A: np.ndarray, tol: float = 1e-12) -> np.ndarray:
-    """Lower-triangular L with L L^T = A for a positive *semi*-definite A.
-
-    numpy's Cholesky refuses singular matrices, but a full spike (w = 1) is rank one. This is
-    the plain Cholesky-Banachiewicz recursion where a pivot at or below ``tol`` (relative to
-    the diagonal) marks a column that is a combination of earlier ones: it is set to zero.
-    """
-    A = np.asarray(A, dtype=float)
-    n = A.shape[0]
-    L = np.zeros_like(A)
-    for j in range(n):
-        d = A[j, j] - L[j, :j] @ L[j, :j]
-        if d <= tol * max(1.0, A[j, j]):
-            if d < -1e-8 * max(1.0, A[j, j]):
-                raise ValueError(f"matrix is not positive semi-definite (pivot {d:.3g})")
-            continue
-        L[j, j] = math.sqrt(d)
-        L[j + 1:, j] = (A[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
-    if not np.allclose(L @ L.T, A, atol=1e-9):
-        raise ValueError("matrix is not positive semi-definite")
-    return L
-
-
 def adverse_signs(plan: Plan) -> np.ndarray:
     return np.where(plan.dir_mode == SHORT, -1.0, 1.0)
 
@@ -115,6 +93,21 @@ def apply_stress(plan: Plan, stress: Stress) -> Plan:
     nu = plan.student_nu if stress.student_t is None else float(stress.student_t)
     return plan.with_(chol=np.ascontiguousarray(chol), volmult=np.ascontiguousarray(volmult),
                       win_lo=int(lo), win_hi=int(hi), student_nu=nu)
+
+
+def check_stressed(plan: Plan, stress: Stress, where: str) -> None:
+    """Refuse, before any run, a stress row whose volatility multiplier would take prices
+    out of the float range over the horizon (:mod:`simcore.limits`); ScenarioError naming
+    ``where`` (the option or the ``stress[i]`` row)."""
+    from .errors import ScenarioError
+    from .limits import plan_envelope_problem
+
+    if stress.is_base() or stress.vol_mult <= 1.0:
+        return
+    prob = plan_envelope_problem(plan, stress.vol_mult)
+    if prob is not None:
+        key = where if where.startswith("--") else f"{where}.vol_mult"
+        raise ScenarioError(key, f"volatility x{stress.vol_mult:g}: {prob.text}")
 
 
 def stresses_from_scenario(scenario) -> list:

@@ -123,7 +123,7 @@ def test_non_psd_correlation_names_smallest_eigenvalue(tmp_path):
     data["correlation"] = {"SP500/CRUDE": 0.9, "SP500/GOLD": 0.9, "CRUDE/GOLD": -0.9}
     r = CliRunner().invoke(main, ["run", write(tmp_path, data)])
     assert r.exit_code == 2
-    assert "correlation: not positive definite (smallest eigenvalue" in r.stderr
+    assert "correlation: not positive semi-definite (smallest eigenvalue" in r.stderr
 
 
 @pytest.mark.parametrize("args, option", [
