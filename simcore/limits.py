@@ -9,8 +9,9 @@ naming the field and saying why:
 * **Magnitudes** (:func:`check_inputs`, before any arithmetic of :func:`simcore.build.build_plan`):
   prices in [1e-6, 1e9]; money amounts (capital, margins, commissions, ``ruin.below``) at most
   1e15 USD; point values at most 1e9 USD; a tick below the price; slippage below the price;
-  stop and target distances at least one tick of the market's contract and at least a
-  thousandth of one step's standard deviation (``price x vol x sqrt(dt)``).
+  stop and target distances at least one tick of the market's contract, at least a
+  thousandth of one step's standard deviation (``price x vol x sqrt(dt)``), and at most 100
+  times the price.
 * **The edge** (:func:`check_edges`): a strategy's alpha (typed, or solved from a
   ``win_rate``) may move the price by at most ``EDGE_STEP_SDS`` = 10 standard deviations of one
   step, in one step (``|alpha| dt <= 10 vol sqrt(dt)``). Beyond that the "edge" is not an edge
@@ -49,6 +50,7 @@ MONEY_MAX = 1e15            # USD: capital, margins, commissions, ruin.below
 PRICE_MIN, PRICE_MAX = 1e-6, 1e9
 POINT_VALUE_MAX = 1e9       # USD per 1.0 of price (the largest real one is about 1.25e7)
 STOP_MIN_STEP_SD = 1e-3     # stop/target distance >= this fraction of one step's sd
+DISTANCE_MAX_PRICES = 100.0 # stop/target distance <= this many times the price
 EDGE_STEP_SDS = 10.0        # |alpha| dt <= this many step standard deviations
 Z_ENVELOPE = 8.0            # standard deviations of the diffusion in the log-price envelope
 LOG_ENVELOPE = 230.0        # |log price move| allowed by the envelope (e^230 ~ 1e100)
@@ -131,6 +133,10 @@ def check_inputs(scn) -> None:
             if d is None:
                 continue
             here = f"strategies.{m}.{key}"
+            if not d <= DISTANCE_MAX_PRICES * mk.price:
+                raise ScenarioError(here, f"distance {_g(d)} at the start is more than "
+                                          f"{DISTANCE_MAX_PRICES:g} times the price "
+                                          f"({_g(mk.price)})")
             if not d >= tick:
                 raise ScenarioError(here, f"distance {_g(d)} at the start is less than one tick "
                                           f"of {tick_c} ({_g(tick)}): prices move in ticks")
