@@ -64,7 +64,11 @@ def block_seed(seed: int, b: int) -> np.random.SeedSequence:
 def check_finite(outs: list[BlockOutput]) -> None:
     """Fail the run if any path's state became non-finite (the kernel stops such a path and
     flags it in ``nonfinite``): a broken path must never be reported as a result."""
-    bad = sum(int(o.nonfinite.sum()) for o in outs)
+    # the kernel's flag, and (belt and braces) any path whose reported figures are not finite
+    bad = sum(int(np.count_nonzero(o.nonfinite.astype(bool)
+                                   | ~np.isfinite(o.final_equity) | ~np.isfinite(o.peak_equity)
+                                   | ~np.isfinite(o.max_dd)))
+              for o in outs)
     if bad:
         total = sum(o.nonfinite.shape[0] for o in outs)
         from .errors import SimulationError
