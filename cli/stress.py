@@ -95,10 +95,10 @@ def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, horizon, 
             raise BadInput("--adverse/--window: only with --spike/--vol-mult (the scenario's "
                            "stress rows carry their own)")
         rows = _rows_from_scenario(scenario, plan.n_days)
-        where = {id(r): f"stress[{i}]" for i, r in enumerate(rows)}
+        where = {id(r): f"stress[{i}].vol_mult" for i, r in enumerate(rows)}
     else:
         rows = sweep([0.5, 1.0], [2.0], None, adverse=True, window=win)
-        where = {id(r): "stress (the default sweep)" for r in rows}
+        where = {id(r): "stress" for r in rows}          # the default sweep
     for r in rows:                      # a stress that would overflow is refused up front
         check_stressed(plan, r, where[id(r)])
     paths = scenario.paths if paths is None else paths

@@ -13,7 +13,7 @@ with ``field`` the dotted path of the offending key (list items as ``[i]``, 0-ba
     markets.MCL.vol: must be > 0
     captial: unknown key (did you mean capital?)
     tiers[2].contracts.ES: trades SP500, which is not listed under markets
-    correlation: not positive definite (smallest eigenvalue -0.41)
+    correlation: not positive semi-definite (smallest eigenvalue -0.41): no markets can ...
 
 Validation happens in two stages:
 

@@ -98,7 +98,7 @@ def apply_stress(plan: Plan, stress: Stress) -> Plan:
 def check_stressed(plan: Plan, stress: Stress, where: str) -> None:
     """Refuse, before any run, a stress row whose volatility multiplier would take prices
     out of the float range over the horizon (:mod:`simcore.limits`); ScenarioError naming
-    ``where`` (the option or the ``stress[i]`` row)."""
+    ``where`` (the option, or the row's field ``stress[i].vol_mult``)."""
     from .errors import ScenarioError
     from .limits import plan_envelope_problem
 
@@ -106,8 +106,7 @@ def check_stressed(plan: Plan, stress: Stress, where: str) -> None:
         return
     prob = plan_envelope_problem(plan, stress.vol_mult)
     if prob is not None:
-        key = where if where.startswith("--") else f"{where}.vol_mult"
-        raise ScenarioError(key, f"volatility x{stress.vol_mult:g}: {prob.text}")
+        raise ScenarioError(where, f"volatility x{stress.vol_mult:g}: {prob.text}")
 
 
 def stresses_from_scenario(scenario) -> list:
