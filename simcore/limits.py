@@ -285,9 +285,9 @@ def plan_envelope_problem(plan, vol_mult: float = 1.0) -> Optional[EnvelopeProbl
 # ------------------------------------------------------------------------------------------
 # time and memory
 # ------------------------------------------------------------------------------------------
-#: a lower bound of the kernel's cost per asset-step (s); below a minute at this speed a run
-#: is not timed at all
-FAST_ASSET_STEP = 2e-9
+#: a generous upper bound of the kernel's cost per asset-step (s; it measures 25-40 ns on
+#: the example plans): a run under a minute even at this cost is not timed at all
+SLOW_ASSET_STEP = 2e-7
 LONG_RUN_SECONDS = 60.0
 #: bytes a path's summaries take (BlockOutput, per path) besides 4 per tier
 PATH_BYTES = 48
@@ -341,7 +341,7 @@ def estimate_run(plan, paths: int, *, runs: float = 1, keep: float = 2,
     ``keep``: how many runs' per-path summaries are held at once (a run merges its blocks: 2;
     a stress table keeps the base row too; a sizing search every point it evaluated).
     Time is only estimated (with a short timing of the kernel) when the run could take more
-    than a minute even at ``FAST_ASSET_STEP`` per asset-step."""
+    than a minute at ``SLOW_ASSET_STEP`` per asset-step."""
     from .runner import resolve_jobs
 
     steps = float(plan.n_days) * plan.spd
@@ -353,7 +353,7 @@ def estimate_run(plan, paths: int, *, runs: float = 1, keep: float = 2,
     cores = max(1, min(resolve_jobs(jobs), os.cpu_count() or 1, n_blocks))
     avail = memory_available()
     seconds = cpu = per = None
-    if asset_steps * FAST_ASSET_STEP / cores > LONG_RUN_SECONDS and memory <= avail:
+    if asset_steps * SLOW_ASSET_STEP / cores > LONG_RUN_SECONDS and memory <= avail:
         per = _time_kernel(plan, paths)
         cpu = asset_steps * per
         seconds = cpu / cores

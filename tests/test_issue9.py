@@ -490,7 +490,7 @@ def test_paths_that_cannot_fit_in_memory_are_refused(tmp_path, no_simulation):
 
 def test_long_runs_are_announced_with_the_estimate_quoting_paths(tmp_path, monkeypatch):
     from simcore import limits
-    monkeypatch.setattr(limits, "FAST_ASSET_STEP", 1.0)           # everything looks long
+    monkeypatch.setattr(limits, "SLOW_ASSET_STEP", 1.0)           # everything looks long
     monkeypatch.setattr(limits, "_time_kernel", lambda plan, paths: 1.0)
     f = write(tmp_path, plan())
     r = cli("run", f, "--paths", "64", "--json")
@@ -570,3 +570,16 @@ def test_readme_says_plot_needs_the_plot_extra():
     text = (ROOT / "README.md").read_text()
     i = text.index("--plot ruin_vs_capital.png")
     assert ".[plot]" in text[i - 800:i + 800]
+
+
+def test_estimate_times_the_kernel_only_for_runs_that_may_be_long():
+    from simcore.build import build_plan
+    from simcore.limits import estimate_run
+    from simcore.scenario import parse_scenario
+    p = build_plan(parse_scenario(plan()))
+    small = estimate_run(p, 1000)
+    assert small.seconds is None and small.per_asset_step is None
+    big = estimate_run(p, 10**8, jobs=1)
+    assert big.asset_steps == 10**8 * 40 * 2
+    assert 1e-10 < big.per_asset_step < 1e-5 and big.seconds == pytest.approx(big.cpu_seconds)
+    assert big.memory > 10**8 * 48
