@@ -259,8 +259,8 @@ def finite_json(obj):
         return {k: finite_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [finite_json(v) for v in obj]
-    if hasattr(obj, "item") and hasattr(obj, "dtype"):          # a numpy scalar
-        return finite_json(obj.item())
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):        # a numpy scalar or array
+        return finite_json(obj.tolist())
     return obj
 
 
