@@ -299,3 +299,49 @@ def teardown_module(module):
     if path:
         with open(path, "w") as fh:
             json.dump(dict(sorted(STATS.items())), fh, indent=1)
+
+
+# ---- option values (defect 6: one line, before the plan's warnings) ----------------------
+
+OPTION_VALUES = ["", " ", "0", "1", "-1", "0.5", "1.5", "2", "3", "20", "21", "nan", "inf",
+                 "-inf", "1e400", "1e-400", "x", "0.5,1", "0.5,,1", ",", "1\n2", "0,0.5,1",
+                 "1:5", "5:1", "0:3", "1:999999", "a:b", "7500:0.5", "7500:0.5:5",
+                 "7500:2", "12345:0.5", "10000:0.5:99999", "1e300", "100", "0.01", "5000"]
+
+OPTIONS = {
+    "stress": ["--spike", "--vol-mult", "--tails", "--window", "--horizon", "--paths"],
+    "size": ["--max-ruin", "--reach", "--max-margin-call", "--min-capital", "--max-capital",
+             "--tolerance", "--horizon", "--paths"],
+    "run": ["--horizon", "--paths", "--seed"],
+}
+
+
+@st.composite
+def option_lines(draw):
+    cmd = draw(st.sampled_from(sorted(OPTIONS)))
+    opts = draw(st.lists(st.sampled_from(OPTIONS[cmd]), min_size=1, max_size=3, unique=True))
+    args = [cmd, "--json"]
+    for o in opts:
+        args += [o, draw(st.sampled_from(OPTION_VALUES))]
+    if "--paths" not in opts:
+        args += ["--paths", "16"]
+    if "--horizon" not in opts:
+        args += ["--horizon", "8"]
+    return args
+
+
+def _cheap(args) -> bool:
+    """Keep each example quick: a valid --paths / --horizon beyond a few hundred is skipped."""
+    for opt, most in (("--paths", 200), ("--horizon", 300)):
+        if opt in args:
+            v = args[args.index(opt) + 1]
+            if v.strip().isdigit() and int(v) > most:
+                return False
+    return True
+
+
+@settings(max_examples=max(50, FUZZ_EXAMPLES // 4), **_SETTINGS)
+@given(args=option_lines())
+def test_cli_options_exit_0_or_2_in_one_line(tmp_path, args):
+    assume(_cheap(args))
+    check_one(tmp_path, to_yaml(BASES["5k_four_asset.yaml"]), args)
