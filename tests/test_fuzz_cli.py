@@ -36,6 +36,10 @@ FUZZ_EXAMPLES_SLOW = 3000
 
 STATS = collections.Counter()
 
+# a numpy RuntimeWarning (overflow, invalid value) is a failure here: pytest would otherwise
+# record it instead of letting it reach the command's stderr
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
 
 class Raw(str):
     """A scalar written into the YAML as is (unquoted): ``2:13:20``, ``0x1F40``, ``.nan``."""

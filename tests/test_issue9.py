@@ -186,6 +186,7 @@ def test_finite_json_helper_turns_nonfinite_into_null():
 
 # ---- 2. overflow anywhere in the build is exit 2 naming the field -----------------------------
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 @pytest.mark.parametrize("changes, field", [
     ({"strategies__SP500__stop": {"points": 1e-160}}, "strategies.SP500.stop"),
     ({"markets__SP500__price": 1e160}, "markets.SP500.price"),
