@@ -80,6 +80,7 @@ cdef struct OutC:
     double *final_equity
     double *peak_equity
     double *max_dd
+    int8_t *nonfinite
     int32_t *tier_day          # [n, K]
     int64_t *m_trades
     int64_t *m_wins

@@ -29,7 +29,7 @@ How it is made fast without changing a single bit of the results (docs/performan
   when the drawdown is certainly neither a new maximum nor at the ruin level.
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
-from libc.math cimport exp, floor, log, sqrt, M_PI
+from libc.math cimport exp, floor, isfinite, log, sqrt, M_PI
 from libc.stdint cimport int8_t, int32_t, int64_t
 from libc.stdlib cimport calloc, free
 from numpy.random cimport bitgen_t
@@ -183,6 +183,14 @@ cdef inline void liquidate(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_s
             close_pos(P, O, S, p, i, fill, EXIT_FORCED if slip_on else EXIT_END, t)
 
 
+cdef inline void void_path(OutC *O, State *S, Py_ssize_t p, double E) noexcept nogil:
+    """A path whose state became non-finite: flagged (the runner refuses the run), stopped."""
+    O.nonfinite[p] = 1
+    O.final_equity[p] = E
+    O.peak_equity[p] = S.peak[p]
+    S.alive[p] = 0
+
+
 cdef inline double track_drawdown(OutC *O, State *S, Py_ssize_t p, double E) noexcept nogil:
     cdef double dd
     if E > S.peak[p]:
@@ -318,6 +326,77 @@ cdef inline int quick_skip(const PlanC *P, const Mkt *m, Py_ssize_t i, Py_ssize_
     return QS_FUNDS
 
 
+# ---- exits: the corridor law of a Brownian bridge (the twin's exit_decision) -----------------
+
+cdef inline bint corridor_series_test(double u, bint upper, double q_first, double d0, double d1,
+                                      double w, double v) noexcept nogil:
+    """u < S (upper False: the stop's test) or u >= 1 - S (upper True: the target's), S the
+    image series of the first exit through the barrier at distances d0, d1; lazily, as in the
+    twin's corridor_series_test (same terms, same order, same cut-off)."""
+    cdef double S = exp(-q_first)
+    cdef double jw, e
+    cdef Py_ssize_t j = 1
+    if not ((1.0 - u <= S) if upper else (u < S)):
+        return False
+    while True:
+        jw = j * w
+        e = 2.0 * jw * (jw + d1 - d0) / v
+        if e >= BRIDGE_QMAX:
+            return True
+        S -= exp(-e)
+        if (1.0 - u <= S) if upper else (u < S):
+            return True
+        e = 2.0 * (jw + d0) * (jw + d1) / v
+        if e >= BRIDGE_QMAX:
+            return False
+        S += exp(-e)
+        if not ((1.0 - u <= S) if upper else (u < S)):
+            return False
+        j += 1
+
+
+cdef inline int exit_decision(int s, double x0, double x1, bint has_stop, double lstop,
+                              bint has_target, double ltarget, double v, double u) noexcept nogil:
+    """EXIT_STOP, EXIT_TARGET or 0: the twin's exit_decision, expression for expression."""
+    cdef double qs = BRIDGE_QMAX, qt = BRIDGE_QMAX
+    cdef double p0 = 0.0, p1 = 0.0, q0 = 0.0, q1 = 0.0, w
+    if has_stop:
+        p0 = s * (x0 - lstop)
+        p1 = s * (x1 - lstop)
+        if p1 <= 0.0 or p0 <= 0.0:
+            if not has_target or p0 <= 0.0:
+                return EXIT_STOP
+            q0 = s * (ltarget - x0)
+            q1 = s * (ltarget - x1)
+            qt = 2.0 * q0 * q1 / v
+            if qt < BRIDGE_QMAX and corridor_series_test(u, True, qt, q0, q1,
+                                                         s * (ltarget - lstop), v):
+                return EXIT_TARGET
+            return EXIT_STOP
+        qs = 2.0 * p0 * p1 / v
+    if has_target:
+        q0 = s * (ltarget - x0)
+        q1 = s * (ltarget - x1)
+        if q1 <= 0.0 or q0 <= 0.0:
+            if q0 > 0.0 and has_stop and qs < BRIDGE_QMAX and corridor_series_test(
+                    u, False, qs, p0, p1, s * (ltarget - lstop), v):
+                return EXIT_STOP
+            return EXIT_TARGET
+        qt = 2.0 * q0 * q1 / v
+    if qs >= BRIDGE_QMAX:
+        if qt < BRIDGE_QMAX and u >= 1.0 - exp(-qt):
+            return EXIT_TARGET
+        return 0
+    if qt >= BRIDGE_QMAX:
+        return EXIT_STOP if u < exp(-qs) else 0
+    w = s * (ltarget - lstop)
+    if corridor_series_test(u, False, qs, p0, p1, w, v):
+        return EXIT_STOP
+    if corridor_series_test(u, True, qt, q0, q1, w, v):
+        return EXIT_TARGET
+    return 0
+
+
 cdef enum:
     RNG_SHOCKS = 0
     RNG_EXITS = 1
@@ -360,10 +439,10 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
     cdef bint has_gaps = False, has_both = False, record = O.equity != NULL
     cdef bint student = nu > 0.0
     cdef Py_ssize_t i, j, p, t, c, d, k, day, w, g, src, r, jj
-    cdef bint boundary, any_open, fresh_E, have_sum_im, dd_ruin, ruin_now
+    cdef bint boundary, any_open, fresh_E, have_sum_im, dd_ruin, ruin_now, finite
     cdef int s, sk, tk, tr, hit, nq, reason, qs
     cdef double E, sum_im, sum_mm, Pr, D, slip, n_tier, n_risk, n_cap, n_funds, nd, fill
-    cdef double stop, target, ts, e, sig, u, v, x1, b, qq, rr
+    cdef double stop, target, ts, e, sig, v, rr
     cdef const double *L
     cdef const double *Lrow
     cdef const MktConst *mcp
@@ -609,30 +688,13 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                         continue
                     m.held += 1
                     s = m.pdir
-                    u = S.u_exit[i]
                     if student:
                         sig = mcp[i].sig * ts
                         v = sig * sig * dt
                     else:
                         v = mcp[i].v
-                    x1 = m.logp
-                    hit = 0
-                    if m.has_stop:
-                        b = s * (x1 - m.lstop)
-                        if b <= 0.0:
-                            hit = EXIT_STOP
-                        else:
-                            qq = 2.0 * (s * (m.x0 - m.lstop)) * b / v
-                            if qq < BRIDGE_QMAX and u < exp(-qq):
-                                hit = EXIT_STOP
-                    if hit == 0 and m.has_target:
-                        b = s * (m.ltarget - x1)
-                        if b <= 0.0:
-                            hit = EXIT_TARGET
-                        else:
-                            qq = 2.0 * (s * (m.ltarget - m.x0)) * b / v
-                            if qq < BRIDGE_QMAX and u >= 1.0 - exp(-qq):
-                                hit = EXIT_TARGET
+                    hit = exit_decision(s, m.x0, m.logp, m.has_stop, m.lstop, m.has_target,
+                                        m.ltarget, v, S.u_exit[i])
                     if hit == 0 and P.max_hold[i] > 0 and m.held >= P.max_hold[i]:
                         hit = EXIT_TIME
                     if hit == EXIT_STOP:
@@ -652,6 +714,9 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                         E += m.pdir * m.pn * P.pv[m.pc] * (mkt_price(m) - m.entry)  # path_equity
                         any_open = True
                         sum_mm += m.pn * P.mm[m.pc]
+                if not isfinite(E):             # an overflow: the path is void (twin: _void)
+                    void_path(O, &S, p, E)
+                    continue
                 if any_open and E < sum_mm:
                     O.margin_calls[p] += 1
                     liquidate(P, O, &S, p, t, True)
@@ -678,12 +743,18 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
 
                 # ---- F. day end: ATR, tiers reached, current tier ----------------------------
                 if k == P.spd - 1:
+                    finite = True
                     for i in range(M):
                         m = &mk[i]
                         rr = m.logp - m.lclose
                         m.s2 += (rr * rr - m.s2) / WILDER
                         m.sq = sqrt(m.s2)
                         m.lclose = m.logp
+                        if not isfinite(m.s2):
+                            finite = False
+                    if not finite:
+                        void_path(O, &S, p, E)
+                        continue
                     for j in range(K):
                         if O.tier_day[p * K + j] < 0 and E >= P.tier_reach[j]:
                             O.tier_day[p * K + j] = <int32_t>day
@@ -742,6 +813,7 @@ def simulate_block(plan, streams, out):
     cdef int32_t[::1] trades = out.trades, wins = out.wins, skipped = out.skipped
     cdef double[::1] final_equity = out.final_equity, peak_equity = out.peak_equity
     cdef double[::1] max_dd = out.max_dd
+    cdef int8_t[::1] nonfinite = out.nonfinite
     cdef int32_t[::1] tier_day = out.tier_day.reshape(-1)
     cdef int64_t[::1] m_trades = out.m_trades, m_wins = out.m_wins
     cdef double[::1] m_win_r = out.m_win_r, m_loss_r = out.m_loss_r
@@ -754,7 +826,7 @@ def simulate_block(plan, streams, out):
     if n == 0:
         return out
     for name in ("ruin_day", "blown", "margin_calls", "trades", "wins", "skipped",
-                 "final_equity", "peak_equity", "max_dd"):
+                 "final_equity", "peak_equity", "max_dd", "nonfinite"):
         if getattr(out, name).shape[0] != n:
             raise ValueError(f"out.{name}: expected length {n}")
     if out.tier_day.shape != (n, plan.K):
@@ -818,6 +890,7 @@ def simulate_block(plan, streams, out):
     O.final_equity = &final_equity[0]
     O.peak_equity = &peak_equity[0]
     O.max_dd = &max_dd[0]
+    O.nonfinite = &nonfinite[0]
     O.tier_day = &tier_day[0]
     O.m_trades = &m_trades[0]
     O.m_wins = &m_wins[0]
@@ -886,3 +959,10 @@ def standard_normal_fill(bit_generator, Py_ssize_t n, bint counts=False):
         return out, {"tail": int(tally[0]), "tail_reject": int(tally[1]),
                      "wedge": int(tally[2]), "wedge_reject": int(tally[3])}
     return out
+
+
+def step_exit(int s, double x0, double x1, bint has_stop, double lstop, bint has_target,
+              double ltarget, double v, double u):
+    """The kernel's exit decision for one step of an open trade (EXIT_STOP = 1, EXIT_TARGET = 2,
+    0 = none): ``simcore._kernel_python.exit_decision``, compiled. For tests."""
+    return exit_decision(s, x0, x1, has_stop, lstop, has_target, ltarget, v, u)
