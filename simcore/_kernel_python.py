@@ -8,21 +8,25 @@ kernel to learn how it does it fast.
 
 Random numbers
 --------------
-Each block of ``n`` paths owns six numpy BitGenerators, one per purpose (``_plan.STREAMS``).
-The draws are made per step, in bulk, in amounts that do not depend on the state of any
-path (dead paths and flat markets still consume their share), and each purpose has its own
-stream. So every path's shocks and exit uniforms are identical across stress rows and capital
-levels, even when a row adds regimes, gaps or fat tails (common random numbers), and the twin
-draws them with plain ``numpy.random.Generator``s on the same BitGenerators and gets the very
-same numbers:
+Each block of ``n`` paths owns six numpy PCG64 BitGenerators, one per purpose
+(``_plan.STREAMS``). Path ``p`` draws from each of them advanced by ``p * 2**64`` draws
+(``path_stream``: ``PCG64.advance(p << 64)``), so every path has its own stretch of every
+stream, and a path is simulated from its first step to its last before the next one starts.
+Within a path the draws are made step by step in amounts that do not depend on the path's
+state (a flat market still draws its exit uniform), and each purpose has its own stream. So
+every path's shocks and exit uniforms are identical across stress rows and capital levels,
+even when a row adds regimes, gaps or fat tails (common random numbers); a path that is ruined
+simply stops drawing (no other path's numbers depend on it). The twin draws with plain
+``numpy.random.Generator``s; the kernel runs numpy's PCG64 and ziggurat inline and gets the
+very same numbers:
 
-  stream      when                               draw
-  regimes     first step of days 2.., if G > 1   u_reg  = uniform(n)
-  gaps        first step of days 2.., if gaps    u_gap  = uniform(n * M); z_gap = normal(n * M)
-  shocks      every step                         z      = normal(n * M)  (path-major, markets innermost)
-  tails       every step, if Student-t           g      = standard_gamma(nu / 2, n)  (chi-square = 2 g)
-  exits       every step                         u_exit = uniform(n * M)  (Brownian-bridge exit test)
-  directions  every step, if any `both`          u_dir  = uniform(n * M)
+  stream      when (per path)                    draw
+  regimes     first step of days 2.., if G > 1   u_reg  = uniform()
+  gaps        first step of days 2.., if gaps    u_gap  = uniform(M); z_gap = normal(M)
+  shocks      every step                         z      = normal(M)
+  tails       every step, if Student-t           g      = standard_gamma(nu / 2)  (chi-square = 2 g)
+  exits       every step                         u_exit = uniform(M)  (the corridor-law exit test)
+  directions  every step, if any `both`          u_dir  = uniform(M)
 
 Order of events in one step of one path
 ---------------------------------------
@@ -59,13 +63,21 @@ from ._plan import (BOTH, SKIP_FUNDS, SKIP_MARGIN_CAP, SKIP_RISK, STOP_ATR, STOP
                     STOP_NONE, TARGET_FIXED, TARGET_NONE, TARGET_R, BlockOutput, Plan)
 
 ATR_K = math.sqrt(8.0 / math.pi)   # E[high - low] of a Brownian day = sqrt(8/pi) * P * s
-WILDER = 14.0                      # Wilder's ATR period: EWMA weight 1/14
+WILDER_W = 1.0 / 14.0             # Wilder's ATR period 14: the EWMA's weight (a product, not
+                                   # a division, in the kernel's hot loop)
 # exp(-q) < 2**-53 for q >= BRIDGE_QMAX, below the resolution of the uniforms, so the bridge
 # probability is taken as 0 there (both implementations use the same cut-off).
 BRIDGE_QMAX = 37.0
 BIG = 1e18                         # "unbounded" contract count
 
 EXIT_STOP, EXIT_TARGET, EXIT_TIME, EXIT_FORCED, EXIT_END, EXIT_GAP = 1, 2, 3, 4, 5, 6
+
+
+def path_stream(block_state: dict, p: int) -> np.random.PCG64:
+    """Path ``p``'s stream: a copy of the block's PCG64 advanced by ``p * 2**64`` draws."""
+    bg = np.random.PCG64()
+    bg.state = block_state
+    return bg.advance(p << 64)
 
 
 def _exp(x: float) -> float:
@@ -90,8 +102,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
     margin call; tests use it to check invariants that the per-path summaries cannot show.
     """
     n = out.ruined.shape[0]
-    rng_shocks, rng_exits, rng_dirs, rng_regimes, rng_gaps, rng_tails = (
-        np.random.Generator(bg) for bg in streams)
+    states = [bg.state for bg in streams]
     M, K, G = plan.M, plan.K, plan.G
     T, spd, dt = plan.n_steps, plan.spd, plan.dt
     sqrt_dt = math.sqrt(dt)
@@ -184,32 +195,33 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                     fill = fill - q["dir"] * (slip_ticks * tick[q["c"]])
                 close(p, i, fill, EXIT_FORCED if slip_on else EXIT_END, t)
 
-    for t in range(T):
-        d, k = divmod(t, spd)
-        day = d + 1
-        boundary = (k == 0 and d > 0)
-        # ---- this step's random numbers, in the documented order --------------------------
-        if boundary and G > 1:
-            u_reg = rng_regimes.random(n)
-        if boundary and has_gaps:
-            u_gap = rng_gaps.random(n * M)
-            z_gap = rng_gaps.standard_normal(n * M)
-        z = rng_shocks.standard_normal(n * M)
-        if nu > 0.0:
-            gam = rng_tails.standard_gamma(nu / 2.0, n)
-        u_exit = rng_exits.random(n * M)
-        if has_both:
-            u_dir = rng_dirs.random(n * M)
-        w = 1 if plan.win_lo <= day <= plan.win_hi else 0
+    for p in range(n):
+        # ---- this path's own streams: the block's, advanced by p * 2^64 draws ---------------
+        rng_shocks, rng_exits, rng_dirs, rng_regimes, rng_gaps, rng_tails = (
+            np.random.Generator(path_stream(st, p)) for st in states)
+        for t in range(T):
+            d, k = divmod(t, spd)
+            day = d + 1
+            boundary = (k == 0 and d > 0)
+            w = 1 if plan.win_lo <= day <= plan.win_hi else 0
+            # ---- this step's random numbers, each purpose from its own stream ---------------
+            if boundary and G > 1:
+                u_reg = rng_regimes.random()
+            if boundary and has_gaps:
+                u_gap = rng_gaps.random(M)
+                z_gap = rng_gaps.standard_normal(M)
+            z = rng_shocks.standard_normal(M)
+            if nu > 0.0:
+                gam = rng_tails.standard_gamma(nu / 2.0)
+            u_exit = rng_exits.random(M)
+            if has_both:
+                u_dir = rng_dirs.random(M)
 
-        for p in range(n):
-            if not alive[p]:
-                continue
             # ---- A. day boundary: regime switch, gaps --------------------------------------
             if boundary and G > 1:
                 r = regime[p]
                 j = 0
-                while j < G - 1 and u_reg[p] >= plan.trans_cum[r, j]:
+                while j < G - 1 and u_reg >= plan.trans_cum[r, j]:
                     j += 1
                 if j != r:
                     regime[p] = j
@@ -217,8 +229,8 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
             if boundary and has_gaps:
                 for i in range(M):
                     src = 0 if plan.gap_common else i
-                    if u_gap[p * M + src] < plan.gap_p[src]:
-                        logp[p][i] += plan.gap_mu[i] + plan.gap_sd[i] * z_gap[p * M + src]
+                    if u_gap[src] < plan.gap_p[src]:
+                        logp[p][i] += plan.gap_mu[i] + plan.gap_sd[i] * z_gap[src]
                         price[p][i] = _exp(logp[p][i])
                         q = pos[p][i]
                         if q is None:
@@ -246,7 +258,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 P = price[p][i]
                 s = int(plan.dir_mode[i])
                 if s == BOTH:
-                    s = 1 if u_dir[p * M + i] < 0.5 else -1
+                    s = 1 if u_dir[i] < 0.5 else -1
                 sk = plan.stop_kind[i]
                 if sk == STOP_ATR:
                     D = plan.stop_val[i] * ATR_K * P * math.sqrt(s2[p][i])
@@ -314,12 +326,12 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
             # ---- C. prices move --------------------------------------------------------------
             g = regime[p]
             vm = volmult[w, g]
-            ts = math.sqrt((nu - 2.0) / (2.0 * gam[p])) if nu > 0.0 else 1.0
+            ts = math.sqrt((nu - 2.0) / (2.0 * gam)) if nu > 0.0 else 1.0
             x0 = [0.0] * M
             for i in range(M):
                 e = 0.0
                 for j in range(i + 1):
-                    e += chol[w, g, i, j] * z[p * M + j]
+                    e += chol[w, g, i, j] * z[j]
                 sig = plan.sigma[i] * vm
                 drift = plan.mu[i] - 0.5 * sig * sig
                 q = pos[p][i]
@@ -339,7 +351,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 sig = plan.sigma[i] * vm * ts
                 v = sig * sig * dt
                 hit = exit_decision(s, x0[i], logp[p][i], q["has_stop"], q["lstop"],
-                                    q["has_target"], q["ltarget"], v, u_exit[p * M + i])
+                                    q["has_target"], q["ltarget"], v, u_exit[i])
                 if hit == 0 and plan.max_hold[i] > 0 and q["held"] >= plan.max_hold[i]:
                     hit = EXIT_TIME
                 if hit == EXIT_STOP:
@@ -356,7 +368,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 # here and the runner fails the whole run (no result is reported)
                 _void(out, p, E, peak[p])
                 alive[p] = False
-                continue
+                break
             any_open = False
             sum_mm = 0.0
             for i in range(M):
@@ -389,21 +401,21 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 out.peak_equity[p] = peak[p]
                 if record:
                     out.equity[p, day:] = E
-                continue
+                break
 
             # ---- F. day end: ATR, tiers reached, current tier --------------------------------
             if k == spd - 1:
                 finite = True
                 for i in range(M):
                     r = logp[p][i] - lclose[p][i]
-                    s2[p][i] += (r * r - s2[p][i]) / WILDER
+                    s2[p][i] += (r * r - s2[p][i]) * WILDER_W
                     lclose[p][i] = logp[p][i]
                     if not math.isfinite(s2[p][i]):   # a log price that overflowed, or its square
                         finite = False
                 if not finite:
                     _void(out, p, E, peak[p])
                     alive[p] = False
-                    continue
+                    break
                 for j in range(K):
                     if out.tier_day[p, j] < 0 and E >= plan.tier_reach[j]:
                         out.tier_day[p, j] = day
@@ -412,8 +424,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 if record:
                     out.equity[p, day] = E
 
-    # ---- horizon: close what is open at the last price, no slippage -------------------------
-    for p in range(n):
+        # ---- horizon: close what is open at the last price, no slippage -----------------------
         if alive[p]:
             liquidate(p, T - 1, False)
             track_drawdown(p, cash[p])
