@@ -97,6 +97,15 @@ def calibrate(files, gap, recent, windows, max_bad_rows, as_json, output, force)
             click.echo(f"warning: {note}", err=True)
         bars[name] = b
     data = align(bars)
+    n_returns = len(data.index) - 1
+    if recent > n_returns:
+        if click.get_current_context().get_parameter_source("recent").name == "DEFAULT":
+            click.echo(f"warning: --recent: {n_returns} daily returns in all, fewer than "
+                       f"{recent}; the recent correlation is the whole sample's", err=True)
+            recent = n_returns
+        else:
+            raise BadInput(f"--recent: {recent} days asked for, but the shared dates give "
+                           f"{n_returns} daily returns")
     fig = fit(data, gap=gap, recent=recent, windows=wins)
     click.echo(f"dates used: {fig['first']} to {fig['last']} ({fig['days']} shared dates)"
                + "".join(f"; {n}: {k} rows outside them" for n, k in data.dropped.items() if k),

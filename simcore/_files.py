@@ -24,12 +24,12 @@ def check_destination(path, *, force: bool, suffixes: tuple[str, ...],
 
     Returns the path; raises :class:`ScenarioError` ``(option, problem)`` otherwise."""
     p = pathlib.Path(path)
+    if p.is_dir():
+        raise ScenarioError(option, f"{p} is a directory")
     wanted = tuple(s.lower() for s in suffixes)
     if wanted and p.suffix.lower() not in wanted:
         raise ScenarioError(option, f"{p}: the file name must end in "
                                     + " or ".join(suffixes))
-    if p.is_dir():
-        raise ScenarioError(option, f"{p} is a directory")
     parent = p.parent if str(p.parent) else pathlib.Path(".")
     if not parent.is_dir():
         raise ScenarioError(option, f"{p}: folder {parent} does not exist")

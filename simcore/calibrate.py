@@ -514,6 +514,26 @@ def _rounded(R: np.ndarray) -> np.ndarray:
     return out
 
 
+MAX_NU = 100               # a fitted nu at or above this is written as normal shocks
+MIN_STATE_DAYS = ROLL_DAYS   # a regime state with fewer days is not written to a fragment
+
+
+def _regimes_unusable(reg: dict, M: int) -> Optional[str]:
+    """Why the regime fit cannot go into a plan (None if it can)."""
+    if not reg.get("available"):
+        return reg.get("reason", "not available")
+    for label, st in reg["states"].items():
+        if st["days"] < MIN_STATE_DAYS:
+            return (f"{st['days']} {label} days in the history (a state needs at least "
+                    f"{MIN_STATE_DAYS} for its figures)")
+        if M > 1:
+            try:
+                _pd_check(_rounded(st["_R"]), label)
+            except ScenarioError as e:
+                return f"the {label} correlation is {e.problem}"
+    return None
+
+
 def fragment_yaml(fig: dict, *, command: str = "", version: str = "") -> str:
     """A plan fragment (for ``include:``): markets (last close, whole-sample vol),
     correlation (whole sample), tails (median Student-t nu), regimes (the two-state fit) and
@@ -545,19 +565,22 @@ def fragment_yaml(fig: dict, *, command: str = "", version: str = "") -> str:
     nus = [fig["markets"][m]["student_t_nu"] for m in names]
     nu = float(np.median(nus))
     out += [""]
-    if nu > 2.0:
+    if 2.0 < nu < MAX_NU:
         out += ["# Student-t degrees of freedom by maximum likelihood: "
                 + ", ".join(f"{m} {v:.2f}" for m, v in zip(names, nus))
                 + " (median below).",
                 "# The unconditional fit includes volatility clustering, which the regimes below",
                 "# also model: keeping both overstates the tails a little (docs/calibration.md).",
                 f"tails: {{student_t: {_num(nu, 2)}}}"]
+    elif nu >= MAX_NU:
+        out += [f"# tails: omitted -- the median fitted nu ({nu:.4g}) is at least {MAX_NU}: "
+                "normal shocks fit as well."]
     else:
         out += [f"# tails: omitted -- the median fitted nu ({nu:.2f}) is not above 2, which a "
                 "plan does not accept."]
     reg = fig["regimes"]
-    if reg.get("available") and all(s["days"] >= 3 and s["vol_mult"] and s["mean_spell_days"]
-                                    for s in reg["states"].values()):
+    why = _regimes_unusable(reg, M)
+    if why is None:
         out += ["", f"# Two states (SPEC 11): a day is stressed when the {ROLL_DAYS}-day rolling vol is",
                 f"# above {STRESS_RATIO}x its sample median (mean ratio over the markets); start = the",
                 "# state of the last date. vol_mult is relative to the markets' vol above.",
@@ -567,12 +590,10 @@ def fragment_yaml(fig: dict, *, command: str = "", version: str = "") -> str:
             out.append(f"      expected_days: {_num(st['mean_spell_days'], 2)}")
             out.append(f"      vol_mult: {_num(st['vol_mult'])}")
             if M > 1:
-                Rs = _rounded(st["_R"])
-                _pd_check(Rs, f"regimes.{label}.correlation")
                 out.append("      correlation:")
-                out += _pairs_yaml(names, Rs, "        ")
+                out += _pairs_yaml(names, _rounded(st["_R"]), "        ")
     else:
-        out += ["", "# regimes: omitted -- the history is too short or has no stressed days."]
+        out += ["", f"# regimes: omitted -- {why}."]
     rows = []
     for wname, p in fig["correlation"]["periods"].items():
         if wname in ("whole", "recent") or "spike" not in p:
