@@ -88,6 +88,11 @@ def calibrate(files, gap, recent, windows, max_bad_rows, as_json, output, force)
     if output is not None:
         check_destination(output, force=force, suffixes=(".yaml", ".yml"), option="-o")
 
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        raise BadInput("calibrate needs pandas (install the calibrate extra: pip install "
+                       "'.[calibrate]' in the source tree)") from None
     from simcore.calibrate import (align, calibrate as fit, format_calibration,
                                    fragment_yaml, public, read_bars)
     bars = {}
