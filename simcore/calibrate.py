@@ -599,14 +599,14 @@ def fragment_yaml(fig: dict, *, command: str = "", version: str = "") -> str:
         if wname in ("whole", "recent") or "spike" not in p:
             continue
         vm = p["vol_mult_by_market"]
-        comment = (f"  # {p['first']}..{p['last']}, {p['days']} days; rms error "
-                   f"{p['spike_rms_error']:.3f}; vol x"
-                   + "/".join(f"{vm[m]:.2f}" for m in names))
+        detail = (f"{p['first']}..{p['last']}, {p['days']} days; rms error "
+                  f"{p['spike_rms_error']:.3f}; vol x " + ", ".join(f"{m} {vm[m]:.2f}"
+                                                                    for m in names))
         if p["spike"] > 0:
-            rows.append(f"  - {{name: {wname}, spike: {_num(p['spike'])}}}{comment}")
+            rows.append(f"  - {{name: {wname}, spike: {_num(p['spike'])}}}  # {detail}")
         else:
-            rows.append(f"  # {wname}: correlations no higher than the whole sample's; no "
-                        f"spike row{comment[2:]}")
+            rows.append(f"  # {wname}: correlations no higher than the whole sample's, so no "
+                        f"spike row ({detail})")
     if rows:
         out += ["", "# Spike weight w whose (1-w)R + wJ comes closest (least squares over the pairs)",
                 "# to each window's correlation matrix.",

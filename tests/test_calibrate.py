@@ -436,7 +436,7 @@ def test_fragment_from_real_data(csvs, three, tmp_path):
 
 
 def test_shipped_example_includes_the_committed_fragment():
-    s = load_scenario(os.path.join(ROOT, "scenarios", "3k_calibrated.yaml"))
+    s = load_scenario(os.path.join(ROOT, "scenarios", "15k_calibrated.yaml"))
     assert {"SP500", "NASDAQ100", "CRUDE"} <= set(s.markets)
     assert s.regimes is not None and s.tails is not None and s.stress
     frag = yaml.safe_load(open(os.path.join(ROOT, "scenarios", "fragments",
