@@ -466,6 +466,9 @@ def calibrate(data: Aligned, *, gap: float = 0.01, recent: int = 63,
             periods[wname]["spike"] = w
             periods[wname]["spike_rms_error"] = float(np.sqrt(np.mean((S[iu] - W[iu]) ** 2)))
         periods[wname]["vol_mult_by_market"] = window_vol[wname]
+    for pname, p in periods.items():
+        sel = rets.loc[p["first"]:p["last"]]
+        p["vol_by_market"] = {m: annual_vol(sel[m]) for m in names}
     corr["periods"] = periods
     return {"files": dict(data.sources), "markets_order": names, "first": _day(idx[0]),
             "last": _day(idx[-1]), "days": int(len(idx)), "gap_threshold": gap,
@@ -656,7 +659,7 @@ def format_calibration(fig: dict) -> str:
     periods = corr["periods"]
     if len(names) > 1:
         cols = [("whole", corr["whole"]), ("recent", corr["recent"])] + list(corr["windows"].items())
-        lines += ["", "Correlation of daily log returns"]
+        lines += ["", "Correlation of daily log returns (and annual vol) by period"]
         hdr = ["pair"] + [f"{k}\n{periods[k]['first']}..{periods[k]['last']}\n{periods[k]['days']} days"
                           for k, _ in cols]
         reg = fig["regimes"]
@@ -668,6 +671,12 @@ def format_calibration(fig: dict) -> str:
             row = [pair] + [_f(c[pair], "+.2f") for _, c in cols]
             if reg.get("available"):
                 row += [_f(st["correlation"][pair], "+.2f") for st in reg["states"].values()]
+            crows.append(row)
+        for m in names:
+            row = [f"vol {m}"] + [_pct(periods[k]["vol_by_market"][m]) for k, _ in cols]
+            if reg.get("available"):
+                row += [_f(st["vol_mult_by_market"][m], ".2f") + "x"
+                        for st in reg["states"].values()]
             crows.append(row)
         lines.append(tabulate(crows, headers=hdr, disable_numparse=True,
                               colalign=("left",) + ("right",) * (len(hdr) - 1)))

@@ -238,7 +238,13 @@ def test_correlations_whole_recent_window(three, shared):
             assert c["windows"]["gfc"][pair] == pytest.approx(
                 pearson(R[win, i], R[win, j]), **EXACT)
     assert three["days"] == len(dates)
-    assert three["correlation"]["periods"]["gfc"]["days"] == int(win.sum())
+    periods = three["correlation"]["periods"]
+    assert periods["gfc"]["days"] == int(win.sum())
+    for j, m in enumerate(names):                        # each period's vol, and its ratio
+        assert periods["gfc"]["vol_by_market"][m] == pytest.approx(vol(R[win, j]), **EXACT)
+        assert periods["recent"]["vol_by_market"][m] == pytest.approx(vol(R[-63:, j]), **EXACT)
+        assert periods["gfc"]["vol_mult_by_market"][m] == pytest.approx(
+            vol(R[win, j]) / vol(R[:, j]), **EXACT)
     # per-market figures are on the shared dates too
     assert three["markets"]["CRUDE"]["vol"] == pytest.approx(vol(R[:, 2]), **EXACT)
     assert three["markets"]["CRUDE"]["atr"] is None             # closes only
