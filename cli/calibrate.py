@@ -40,7 +40,7 @@ def _window(text: str):
     return name, (a.isoformat(), b.isoformat())
 
 
-@click.command()
+@click.command(short_help="A plan's market figures (vol, ATR, tails, correlations, regimes) from daily bars.")
 @click.argument("files", nargs=-1, required=True, metavar="[NAME=]FILE.csv...")
 @click.option("--gap", type=click.FloatRange(min=0, min_open=True, max=1), default=0.01,
               show_default=True, help="Gap threshold: days with |Open / previous Close - 1| "
