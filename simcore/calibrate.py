@@ -189,10 +189,9 @@ def read_bars(path, *, max_bad_rows: int = 5) -> Bars:
             keep[i] = False
     if len(bad) > max_bad_rows:
         line, problem = bad[0]
-        more = f" (and {len(bad) - 1} more bad rows" if len(bad) > 1 else " ("
-        raise _err(src, line, f"{problem}{more}{'; ' if len(bad) > 1 else ''}"
-                              f"at most {max_bad_rows} are dropped with a warning: "
-                              "--max-bad-rows)")
+        n = len(bad)
+        raise _err(src, line, f"{problem} ({n} bad row{'s' if n > 1 else ''} in the file, "
+                              f"more than --max-bad-rows {max_bad_rows})")
     for line, problem in bad:
         notes.append(f"{src}, line {line}: {problem}; row dropped")
     n_no_price = int(no_price.sum())

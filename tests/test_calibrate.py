@@ -530,7 +530,7 @@ def test_a_few_bad_rows_are_dropped_with_a_warning(tmp_path):
     assert f"{p}, line 30: High 50 is below Low" in r.stderr
     assert json.loads(r.stdout)["markets"]["bad"]["days"] == 58
     r = invoke("calibrate", p, "--max-bad-rows", 1)
-    assert r.exit_code == 2 and "line 20" in r.stderr and "1 more bad row" in r.stderr
+    assert r.exit_code == 2 and "line 20" in r.stderr and "(2 bad rows in the file, more than --max-bad-rows 1)" in r.stderr
 
 
 def test_other_bad_inputs(tmp_path):
