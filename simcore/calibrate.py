@@ -402,6 +402,10 @@ def calibrate(data: Aligned, *, gap: float = 0.01, recent: int = 63,
     if recent > n_ret:
         raise ScenarioError("--recent", f"{recent} days asked for, but the shared dates give "
                                         f"{n_ret} daily returns")
+    for m in names:
+        if not np.std(rets[m].to_numpy()) > 0:
+            raise ScenarioError(data.sources[m], "the close never changes on the shared dates: "
+                                                 "nothing to measure")
     markets = {}
     for m in names:
         b = data.bars[m]

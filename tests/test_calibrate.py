@@ -554,6 +554,17 @@ def test_other_bad_inputs(tmp_path):
         assert text in r.stderr, (args, r.stderr)
 
 
+def test_constant_prices_and_missing_pandas(tmp_path, monkeypatch):
+    rows = ["Date,Close"] + [f"{d},100" for d in pd.bdate_range("2020-01-01", periods=40)
+                             .strftime("%Y-%m-%d")]
+    p = write(tmp_path, rows, "flat.csv")
+    r = invoke("calibrate", p)
+    assert r.exit_code == 2 and "never changes" in r.stderr
+    monkeypatch.setitem(sys.modules, "pandas", None)          # as if it were not installed
+    r = invoke("calibrate", p)
+    assert r.exit_code == 2 and "pip install '.[calibrate]'" in r.stderr
+
+
 def test_descending_file_is_read_oldest_first(tmp_path):
     rows = bars_csv()
     p = write(tmp_path, [rows[0]] + rows[:0:-1], "desc.csv")
