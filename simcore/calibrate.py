@@ -94,13 +94,21 @@ def _parse_dates(raw: pd.Series):
     first, then 20080915, US 9/15/2008, day-first 15/09/2008 ...); if none reads them all, the
     format that reads the most, leaving NaT where it fails."""
     best, best_ok = None, -1
+    want = int(raw.notna().sum())
     for fmt in _DATE_FORMATS:
-        parsed = pd.to_datetime(raw, format=fmt, errors="coerce")
+        try:
+            parsed = pd.to_datetime(raw, format=fmt, errors="coerce")
+        except (ValueError, TypeError):          # e.g. mixed time-zone offsets
+            continue
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_localize(None)   # the local calendar date is the bar's
         ok = int(parsed.notna().sum())
-        if ok == len(raw):
+        if ok == want:
             return parsed
         if ok > best_ok:
             best, best_ok = parsed, ok
+    if best is None:
+        best = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
     return best
 
 
