@@ -30,7 +30,9 @@ the daily log returns ``r_t = ln(C_t / C_t-1)`` between consecutive shared dates
   market this is SPEC 11's rule exactly). Days before the first full 21-day window are not
   classified. Per state: share of classified days, mean spell length (days in the state /
   number of runs of it), vol multiplier (the state's return sd over the whole sample's, per
-  market; the plan's ``vol_mult`` is their mean across markets) and correlation matrix.
+  market; the plan's ``vol_mult`` is their mean across markets) and correlation matrix;
+  and, for a plan that has both ``regimes`` and ``tails``, the Student-t nu of the returns
+  standardized by their state's mean and sd (the tails the regimes leave unexplained).
 
 pandas is imported here, and this module is imported only by ``simrisk calibrate``, so the
 other commands do not pay for it.
@@ -394,6 +396,18 @@ def regime_fit(rets: pd.DataFrame) -> dict:
         st["correlation"] = _pairs(names, R)
         st["_R"] = R
         out["states"][label] = st
+    # Tails net of the regimes: each day's return standardized by its state's mean and sd,
+    # then the same ML fit. The unconditional nu counts the regimes' volatility mixture as
+    # fat tails too; a plan with both `regimes` and `tails` wants this one.
+    if all(s["days"] >= 3 for s in out["states"].values()):
+        z = days.copy()
+        for code in (0, 1):
+            sel = state == code
+            part = days[sel]
+            z[sel] = (part - part.mean()) / part.std(ddof=1)
+        out["student_t_nu_by_market"] = {m: student_t_nu(z[m]) for m in names}
+    else:
+        out["student_t_nu_by_market"] = {m: None for m in names}
     return out
 
 
@@ -550,7 +564,8 @@ def _regimes_unusable(reg: dict, M: int) -> Optional[str]:
 
 def fragment_yaml(fig: dict, *, command: str = "", version: str = "") -> str:
     """A plan fragment (for ``include:``): markets (last close, whole-sample vol),
-    correlation (whole sample), tails (median Student-t nu), regimes (the two-state fit) and
+    correlation (whole sample), tails (median Student-t nu, net of the regimes when they are
+    written), regimes (the two-state fit) and
     one stress row per named window (the spike weight closest to its correlation)."""
     names = fig["markets_order"]
     mats = fig["_mats"]
@@ -576,24 +591,30 @@ def fragment_yaml(fig: dict, *, command: str = "", version: str = "") -> str:
         _pd_check(R, "correlation (whole sample)")
         out += ["", f"# Pearson correlation of daily log returns, {fig['first']} to {fig['last']}.",
                 "correlation:"] + _pairs_yaml(names, R, "  ")
-    nus = [fig["markets"][m]["student_t_nu"] for m in names]
+    reg = fig["regimes"]
+    why = _regimes_unusable(reg, M)
+    if why is None:        # the regimes go in: the tails net of them
+        nus = [reg["student_t_nu_by_market"][m] for m in names]
+        what = ["# Student-t degrees of freedom by maximum likelihood on each day's return",
+                "# standardized by its regime's mean and sd (the regimes below model the rest of",
+                "# the fat tails: volatility clustering): "
+                + ", ".join(f"{m} {v:.2f}" for m, v in zip(names, nus)) + "; the median.",
+                "# Unconditional fits: " + ", ".join(
+                    f"{m} {fig['markets'][m]['student_t_nu']:.2f}" for m in names) + "."]
+    else:
+        nus = [fig["markets"][m]["student_t_nu"] for m in names]
+        what = ["# Student-t degrees of freedom by maximum likelihood: "
+                + ", ".join(f"{m} {v:.2f}" for m, v in zip(names, nus)) + "; the median."]
     nu = float(np.median(nus))
     out += [""]
     if 2.0 < nu < MAX_NU:
-        out += ["# Student-t degrees of freedom by maximum likelihood: "
-                + ", ".join(f"{m} {v:.2f}" for m, v in zip(names, nus))
-                + " (median below).",
-                "# The unconditional fit includes volatility clustering, which the regimes below",
-                "# also model: keeping both overstates the tails a little (docs/calibration.md).",
-                f"tails: {{student_t: {_num(nu, 2)}}}"]
+        out += what + [f"tails: {{student_t: {_num(nu, 2)}}}"]
     elif nu >= MAX_NU:
         out += [f"# tails: omitted -- the median fitted nu ({nu:.4g}) is at least {MAX_NU}: "
                 "normal shocks fit as well."]
     else:
         out += [f"# tails: omitted -- the median fitted nu ({nu:.2f}) is not above 2, which a "
                 "plan does not accept."]
-    reg = fig["regimes"]
-    why = _regimes_unusable(reg, M)
     if why is None:
         out += ["", f"# Two states (SPEC 11): a day is stressed when the {ROLL_DAYS}-day rolling vol is",
                 f"# above {STRESS_RATIO}x its sample median (mean ratio over the markets); start = the",
@@ -708,6 +729,10 @@ def format_calibration(fig: dict) -> str:
         lines.append(tabulate(rrows, headers=["state", "share", "days", "spells", "mean spell",
                                               "vol mult", "by market"], disable_numparse=True))
         lines.append(f"classified from {reg['first']}; the last date is {reg['last_state']}")
+        nus = reg.get("student_t_nu_by_market") or {}
+        if any(v is not None for v in nus.values()):
+            lines.append("Student-t nu of returns standardized within their state: "
+                         + ", ".join(f"{m} {_f(v)}" for m, v in nus.items()))
     else:
         lines.append(f"not available: {reg.get('reason')}")
     return "\n".join(lines) + "\n"
