@@ -10,6 +10,7 @@ import click
 
 from simcore._version import __version__
 
+from .calibrate import calibrate
 from .run import run
 from .size import size
 from .stress import stress
@@ -54,6 +55,7 @@ def main():
 main.add_command(run)
 main.add_command(stress)
 main.add_command(size)
+main.add_command(calibrate)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -765,7 +765,7 @@ def test_every_scenario_loads_and_builds(path, any_edge):
     assert np.isfinite(p.alpha).all()
     assert p.K == len(s.tiers) and p.M == len(s.markets)
     L = p.chol[0, 0]
-    np.testing.assert_allclose(L @ L.T, s.correlation_matrix, atol=1e-12)
+    np.testing.assert_allclose(L @ L.T, s.regime_correlations[0], atol=1e-12)   # first regime
 
 
 def test_article_scenario_encodes_the_article(any_edge):
