@@ -279,6 +279,16 @@ cdef inline int below_one(double a, double b) noexcept nogil:
     return -1
 
 
+cdef double NEAR_UP = 1.0 + 2.0 ** -40
+
+
+cdef inline bint at_least(double a, double b, double N) noexcept nogil:
+    """Is floor(a / b) >= N (N a whole number >= 1) certainly? a >= N b (1 + 2**-40), computed,
+    means a / b > N (1 + 2**-41), whose rounding is >= N. False: not certain (or b not a
+    positive normal number, or a NaN)."""
+    return b > TINY and b < HUGE and a >= N * b * NEAR_UP
+
+
 cdef enum:
     QS_UNSURE = 0       # compute exactly
     QS_SKIP = 1         # certainly skipped, for *reason
@@ -488,7 +498,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
     cdef Py_ssize_t i, j, p, t, c, d, k, day, w, g, src, r, jj
     cdef bint boundary, any_open, fresh_E, have_sum_im, dd_ruin, ruin_now, finite
     cdef int s, sk, tk, tr, hit, nq, reason, qs
-    cdef double E, sum_im, sum_mm, Pr, D, slip, n_tier, n_risk, n_cap, n_funds, nd, fill
+    cdef double E, sum_im, sum_mm, Pr, D, slip, den, n_tier, n_risk, n_cap, n_funds, nd, fill
     cdef double stop, target, ts, e, sig, v, rr
     cdef const double *L
     cdef const double *Lrow
@@ -656,22 +666,29 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                         D = 0.0
                     slip = P.slip_ticks * P.tick[c]
                     n_tier = <double>P.tier_max[tr * M + i]
-                    if sk != STOP_NONE:
-                        n_risk = floor(P.risk_per_trade * E / (D * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c]))
+                    den = D * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c]
+                    if ((sk == STOP_NONE or at_least(P.risk_per_trade * E, den, n_tier))
+                            and (P.margin_cap >= BIG or at_least(P.margin_cap * E, P.im[c], n_tier))
+                            and at_least(E - sum_im, P.im[c], n_tier)):
+                        nd = n_tier     # every limit certainly allows the tier's count: the
+                                        # twin's min() is n_tier, without the divisions
                     else:
-                        n_risk = BIG
-                    if P.margin_cap < BIG:
-                        n_cap = floor(P.margin_cap * E / P.im[c])
-                    else:
-                        n_cap = BIG
-                    n_funds = floor((E - sum_im) / P.im[c])
-                    nd = n_tier
-                    if n_risk < nd:
-                        nd = n_risk
-                    if n_cap < nd:
-                        nd = n_cap
-                    if n_funds < nd:
-                        nd = n_funds
+                        if sk != STOP_NONE:
+                            n_risk = floor(P.risk_per_trade * E / den)
+                        else:
+                            n_risk = BIG
+                        if P.margin_cap < BIG:
+                            n_cap = floor(P.margin_cap * E / P.im[c])
+                        else:
+                            n_cap = BIG
+                        n_funds = floor((E - sum_im) / P.im[c])
+                        nd = n_tier
+                        if n_risk < nd:
+                            nd = n_risk
+                        if n_cap < nd:
+                            nd = n_cap
+                        if n_funds < nd:
+                            nd = n_funds
                     if nd <= 0.0:
                         if n_risk <= 0.0:
                             reason = SKIP_RISK
