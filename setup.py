@@ -41,8 +41,8 @@ extensions = [
     Extension(
         "simcore._kernel",
         ["simcore/_kernel.pyx"],
-        include_dirs=[NP_INCLUDE, "simcore"],    # simcore/_ziggurat.h: numpy's ziggurat, inline
-        depends=["simcore/_kernel.pxd", "simcore/_ziggurat.h"],
+        include_dirs=[NP_INCLUDE, "simcore"],    # _ziggurat.h, _pcg64.h: numpy's, inline
+        depends=["simcore/_kernel.pxd", "simcore/_ziggurat.h", "simcore/_pcg64.h"],
         library_dirs=NP_LIBDIRS,
         libraries=["npyrandom", "npymath", "m"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],

@@ -108,6 +108,24 @@ def shaped_dict(markets: int, spd: int | None = None, days: int | None = None) -
     raise ValueError("markets: 1, 4 or 9")
 
 
+def worst_case_dict(days: int) -> dict:
+    """The worst case per asset-step: the example's four markets and rules, one step a day,
+    capital enough to trade every market from the start, 1-ATR stops (trades last days) and no
+    cooldown, so a trade is open on ~99.9% of market-days; every rule is checked every step
+    (risk sizing, ATR stops, 2R targets, 10-day time stops, tiers with a demotion buffer, the
+    20% margin cap, funds, maintenance margin, ruin), two markets trade both directions."""
+    d = copy.deepcopy(example_dict())
+    d.pop("stress", None)
+    d.update(capital=50_000, steps_per_day=1, horizon_days=days)
+    for st in d["strategies"].values():
+        st["stop"] = {"atr": 1.0}
+        st["cooldown_days"] = 0
+    d["tiers"] = [{"contracts": {"MES": 1, "MGC": 1, "MCL": 1, "M6E": 1}},
+                  {"at": 60_000, "contracts": {"MES": 2, "MGC": 2, "MCL": 2, "M6E": 2},
+                   "demote_buffer": 0.05}]
+    return d
+
+
 def build(markets: int = 4, spd: int | None = None, days: int | None = None):
     from simcore.build import build_plan
     from simcore.scenario import parse_scenario
@@ -191,14 +209,20 @@ def best_of(fn, reps: int) -> float:
     return best
 
 
-def section_main(cores: int, days: int, paths: int, twin_paths: int, twin_days: int, reps: int):
+def section_main(cores: int, days: int, paths: int, twin_paths: int, twin_days: int, reps: int,
+                 worst: bool = False):
     import numpy as np
 
     from simcore import _kernel, _kernel_python
     from simcore._plan import BLOCK_SIZE, BOTH, BlockOutput, block_streams
     from simcore.runner import simulate
 
-    plan = build(4, None, days)
+    if worst:
+        from simcore.build import build_plan
+        from simcore.scenario import parse_scenario
+        plan = build_plan(parse_scenario(worst_case_dict(days), "<bench>"))
+    else:
+        plan = build(4, None, days)
     n = asset_steps(plan, paths)
     rows = []
 
@@ -222,6 +246,10 @@ def section_main(cores: int, days: int, paths: int, twin_paths: int, twin_days: 
             gen.random(out=buf)
     t_unif = best_of(uniforms, reps) / (nchunks * chunk)
     n_unif = 1 + (1 if bool(np.any(plan.dir_mode == BOTH)) else 0)
+    # what an asset-step draws (a normal shock, an exit uniform, and an entry coin where a
+    # market trades both directions), each number costed by numpy: the kernel's target is
+    # 1.5x this
+    t_draws = t_floor + n_unif * t_unif
 
     # the kernel through the runner (as `simrisk run` calls it)
     ref = {}
@@ -248,8 +276,8 @@ def section_main(cores: int, days: int, paths: int, twin_paths: int, twin_days: 
     rows.append(("numpy standard_normal, one big array (allocation included)", t_big * ns))
     rows.append(("kernel's inline ziggurat alone (_kernel.standard_normal_fill)", t_zig * ns))
     rows.append(("numpy uniform (Generator.random), block-sized chunks", t_unif * ns))
-    rows.append((f"draws an asset-step needs: 1 normal (inline) + {n_unif} uniform(s)  [sum]",
-                 (t_zig + n_unif * t_unif) * ns))
+    rows.append((f"an asset-step's draws by numpy: 1 normal + {n_unif} uniform(s)  [DRAWS]",
+                 t_draws * ns))
     rows.append(("compiled kernel, 1 thread", t_k1 * ns))
     rows.append((f"compiled kernel, {cores} threads (all cores; wall time / asset-steps)",
                  t_kn * ns))
@@ -258,15 +286,16 @@ def section_main(cores: int, days: int, paths: int, twin_paths: int, twin_days: 
     info = {"plan": f"example scenario's plan: {plan.M} markets, {plan.spd} steps/day, "
                     f"horizon cut to {days} days; {paths:,} paths = {n:,} asset-steps",
             "speedup": t_k1 / t_kn, "identical": same, "floor": t_floor * ns,
+            "draws": t_draws * ns, "kernel_vs_draws": t_k1 / t_draws,
             "trades": int(ref[1].trades.sum())}
     return rows, info
 
 
-def print_table(rows, floor_ns):
+def print_table(rows, floor_ns, draws_ns):
     w = max(len(r[0]) for r in rows)
-    print(f"  {'':{w}}  {'ns/asset-step':>13}  {'x floor':>8}")
+    print(f"  {'':{w}}  {'ns/asset-step':>13}  {'x floor':>8}  {'x draws':>8}")
     for name, v in rows:
-        print(f"  {name:{w}}  {v:13.2f}  {v / floor_ns:8.2f}")
+        print(f"  {name:{w}}  {v:13.2f}  {v / floor_ns:8.2f}  {v / draws_ns:8.2f}")
 
 
 def cli_run(paths: int) -> tuple[float, float]:
@@ -314,11 +343,22 @@ def main():
         twin_paths=16 if q else 64, twin_days=5 if q else 20, reps=2 if q else 3)})
     rows, info = r["rows"], r["info"]
     print(f"\n1. Cost per asset-step -- {info['plan']}")
-    print_table(rows, info["floor"])
+    print_table(rows, info["floor"], info["draws"])
     print(f"  {cores} threads vs 1: {info['speedup']:.2f}x throughput; results identical: "
           f"{info['identical']} ({info['trades']:,} trades)")
     print("  The floor is numpy drawing the same count of normals in block-sized chunks into a "
-          "preallocated buffer;\n  the Python twin runs on a small size only (it is slow).")
+          "preallocated buffer;\n  DRAWS adds the uniforms an asset-step draws; the Python twin "
+          "runs on a small size only (it is slow).")
+    r = run_child({"kind": "table", "args": dict(
+        cores=cores, days=20 if q else 100, paths=2048 if q else 8192,
+        twin_paths=8 if q else 32, twin_days=5 if q else 20, reps=2 if q else 3, worst=True)})
+    rows, info = r["rows"], r["info"]
+    print("\n1b. The worst case per asset-step -- a daily plan on the example's 4 markets, every "
+          "rule on,\n    a trade open on ~99.9% of market-days (1-ATR stops, no cooldown, $50,000): "
+          f"{info['plan'].split(';')[-1].strip()}")
+    print_table(rows, info["floor"], info["draws"])
+    print(f"  kernel (1 thread) / DRAWS = {info['kernel_vs_draws']:.2f} (target <= 1.5); "
+          f"{info['trades']:,} trades")
 
     # 2. horizon
     print("\n2. Horizon (example plan, 4,096 paths, each in a fresh process; ns/asset-step: wall "

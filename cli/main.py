@@ -12,7 +12,7 @@ import click
 from simcore._version import __version__
 
 from ._common import EXIT_INTERRUPTED, Interrupted, PipeClosed, is_broken_pipe, one_line
-
+from .calibrate import calibrate
 from .run import run
 from .size import size
 from .stress import stress
@@ -63,6 +63,7 @@ def main():
 main.add_command(run)
 main.add_command(stress)
 main.add_command(size)
+main.add_command(calibrate)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -40,11 +40,11 @@ def check_destination(path, *, force: bool, suffixes: tuple[str, ...],
     if not text:
         raise ScenarioError(option, "the file name is empty")
     p = pathlib.Path(text)
+    if p.is_dir():
+        raise ScenarioError(option, f"{text} is a directory (give a file name)")
     if suffixes and p.suffix.lower() not in tuple(s.lower() for s in suffixes):
         want = " or ".join(suffixes)
         raise ScenarioError(option, f"the file name must end in {want} (got {text})")
-    if p.is_dir():
-        raise ScenarioError(option, f"{text} is a directory (give a file name)")
     parent = p.parent if str(p.parent) else pathlib.Path(".")
     if not parent.is_dir():
         raise ScenarioError(option, f"folder {parent} does not exist")

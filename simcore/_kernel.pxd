@@ -1,6 +1,6 @@
 # Declarations for the compiled kernel: what it takes from numpy's random C library, and the
 # C structs it works on. Compiler directives are set in one place, setup.py.
-from libc.stdint cimport int8_t, int32_t, int64_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 from numpy.random cimport bitgen_t
 
 cdef extern from "numpy/random/distributions.h":
@@ -10,6 +10,21 @@ cdef extern from "numpy/random/distributions.h":
     void random_standard_uniform_fill(bitgen_t *bitgen_state, Py_ssize_t cnt, double *out) nogil
     double random_standard_gamma(bitgen_t *bitgen_state, double shape) nogil
 
+cdef extern from "_pcg64.h":
+    # numpy's PCG64, inline (simcore/_pcg64.h): each path's own position in its block's streams
+    ctypedef struct simrisk_pcg64:
+        pass
+    ctypedef unsigned long long simrisk_u128   # (a 128-bit integer in C; only passed along here)
+    void simrisk_pcg64_path_jump(const simrisk_pcg64 *block, simrisk_u128 *a_out,
+                                 simrisk_u128 *c_out) nogil
+    void simrisk_pcg64_next_path(simrisk_pcg64 *next, simrisk_u128 a, simrisk_u128 c,
+                                 simrisk_pcg64 *out) nogil
+    uint64_t simrisk_pcg64_next64(simrisk_pcg64 *r) nogil
+    double simrisk_pcg64_double(simrisk_pcg64 *r) nogil
+    void simrisk_pcg64_seed(simrisk_pcg64 *r, uint64_t state_hi, uint64_t state_lo,
+                            uint64_t inc_hi, uint64_t inc_lo) nogil
+    void simrisk_pcg64_bitgen(simrisk_pcg64 *r, bitgen_t *bg) nogil
+
 cdef extern from "_ziggurat.h":
     # numpy's ziggurat for standard normals, inline (simcore/_ziggurat.h): the stream of
     # Generator.standard_normal, number for number, on the same BitGenerator.
@@ -18,6 +33,7 @@ cdef extern from "_ziggurat.h":
     double simrisk_standard_normal(bitgen_t *bg, int64_t *counts) nogil
     void simrisk_standard_normal_fill(bitgen_t *bg, Py_ssize_t cnt, double *out,
                                       int64_t *counts) nogil
+    double simrisk_standard_normal_pcg(simrisk_pcg64 *pcg, bitgen_t *bg, int64_t *counts) nogil
 
 
 cdef struct PlanC:
@@ -80,6 +96,7 @@ cdef struct OutC:
     double *final_equity
     double *peak_equity
     double *max_dd
+    int8_t *nonfinite
     int32_t *tier_day          # [n, K]
     int64_t *m_trades
     int64_t *m_wins

@@ -29,15 +29,16 @@ How it is made fast without changing a single bit of the results (docs/performan
   when the drawdown is certainly neither a new maximum nor at the ruin level.
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
-from libc.math cimport exp, floor, log, sqrt, M_PI
-from libc.stdint cimport int8_t, int32_t, int64_t
+from libc.math cimport exp, floor, isfinite, log, sqrt, INFINITY, M_PI
+from libc.string cimport memcpy
+from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 from libc.stdlib cimport calloc, free
 from numpy.random cimport bitgen_t
 
 import numpy as np
 
 cdef double ATR_K = sqrt(8.0 / M_PI)
-cdef double WILDER = 14.0
+cdef double WILDER_W = 1.0 / 14.0
 cdef double BRIDGE_QMAX = 37.0
 cdef double BIG = 1e18
 
@@ -67,7 +68,7 @@ cdef struct Mkt:
     double pref         # ... and its exp(): the price is pref whenever logp == lref
     double lclose       # log price at the previous day's close (ATR)
     double s2           # ATR's EWMA of squared daily log returns
-    double sq           # sqrt(s2)
+    double sq           # sqrt(s2), valid when sq_ok (taken only where an ATR stop needs it)
     double x0           # log price at the start of this step
     # the open position (is_open)
     double entry
@@ -85,6 +86,7 @@ cdef struct Mkt:
     int8_t dsel         # drift while open: 0 flat, 1 long, 2 short (MktConst.ddt)
     int8_t has_stop
     int8_t has_target
+    int8_t sq_ok
 
 
 cdef struct MktConst:
@@ -110,11 +112,9 @@ cdef struct State:
     double *z
     double *u_exit
     double *u_dir
-    # per-block draws, at day boundaries
-    double *u_reg       # [n]
-    double *u_gap       # [n * M]
-    double *z_gap       # [n * M]
-    double *gam         # [n]
+    # this path's draws at a day boundary [M]
+    double *u_gap
+    double *z_gap
 
 
 cdef inline void close_pos(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_ssize_t i,
@@ -160,6 +160,14 @@ cdef inline double mkt_price(Mkt *m) noexcept nogil:
     return m.pref
 
 
+cdef inline double mkt_sq(Mkt *m) noexcept nogil:
+    """sqrt(m.s2), the ATR's daily volatility, computed at most once per update of s2."""
+    if not m.sq_ok:
+        m.sq = sqrt(m.s2)
+        m.sq_ok = 1
+    return m.sq
+
+
 cdef inline double path_equity(const PlanC *P, State *S, Py_ssize_t p) noexcept nogil:
     cdef Py_ssize_t i
     cdef Mkt *m = &S.mk[p * P.M]
@@ -181,6 +189,14 @@ cdef inline void liquidate(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_s
             if slip_on:
                 fill = fill - m[i].pdir * (P.slip_ticks * P.tick[m[i].pc])
             close_pos(P, O, S, p, i, fill, EXIT_FORCED if slip_on else EXIT_END, t)
+
+
+cdef inline void void_path(OutC *O, State *S, Py_ssize_t p, double E) noexcept nogil:
+    """A path whose state became non-finite: flagged (the runner refuses the run), stopped."""
+    O.nonfinite[p] = 1
+    O.final_equity[p] = E
+    O.peak_equity[p] = S.peak[p]
+    S.alive[p] = 0
 
 
 cdef inline double track_drawdown(OutC *O, State *S, Py_ssize_t p, double E) noexcept nogil:
@@ -263,13 +279,23 @@ cdef inline int below_one(double a, double b) noexcept nogil:
     return -1
 
 
+cdef double NEAR_UP = 1.0 + 2.0 ** -40
+
+
+cdef inline bint at_least(double a, double b, double N) noexcept nogil:
+    """Is floor(a / b) >= N (N a whole number >= 1) certainly? a >= N b (1 + 2**-40), computed,
+    means a / b > N (1 + 2**-41), whose rounding is >= N. False: not certain (or b not a
+    positive normal number, or a NaN)."""
+    return b > TINY and b < HUGE and a >= N * b * NEAR_UP
+
+
 cdef enum:
     QS_UNSURE = 0       # compute exactly
     QS_SKIP = 1         # certainly skipped, for *reason
     QS_FUNDS = 2        # the risk and margin-cap limits certainly allow a contract: test funds
 
 
-cdef inline int quick_skip(const PlanC *P, const Mkt *m, Py_ssize_t i, Py_ssize_t c, double E,
+cdef inline int quick_skip(const PlanC *P, Mkt *m, Py_ssize_t i, Py_ssize_t c, double E,
                            int *reason) noexcept nogil:
     """The risk and margin-cap limits of an entry attempt, by the exact rule of the twin
     (a skip is counted under risk first, then margin cap, then funds), where certain."""
@@ -293,12 +319,12 @@ cdef inline int quick_skip(const PlanC *P, const Mkt *m, Py_ssize_t i, Py_ssize_
             return QS_UNSURE
         a = P.risk_per_trade * E
         phi = m.pref * ((1.0 + d) + d * d) * P_HI
-        den_hi = k * phi * m.sq * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c]
+        den_hi = k * phi * mkt_sq(m) * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c]
         if below_one(a, den_hi) == 0:           # at least one contract even at the highest price
             rz = 0
         else:
             plo = m.pref * (1.0 + d) * P_LO
-            den_lo = k * plo * m.sq * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c]
+            den_lo = k * plo * mkt_sq(m) * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c]
             if below_one(a, den_lo) == 1:       # below one contract even at the lowest price
                 rz = 1
             else:
@@ -316,6 +342,116 @@ cdef inline int quick_skip(const PlanC *P, const Mkt *m, Py_ssize_t i, Py_ssize_
         if cz < 0:
             return QS_UNSURE
     return QS_FUNDS
+
+
+# ---- exits: the corridor law of a Brownian bridge (the twin's exit_decision) -----------------
+
+# Most exit tests are far from their threshold: u < exp(-q) with q well above -ln(u). Where the
+# outcome is certain from u's binary exponent, the exp() is not taken (the twin always takes
+# it; the decision is the same). neglog_ub(x) = -e ln 2 >= -ln(x) for x = m 2^e, 1 <= m < 2.
+cdef double LN2 = 0.6931471805599453
+
+
+cdef inline double neglog_ub(double x) noexcept nogil:
+    """An upper bound of -ln(x) for 0 < x <= 1 (inf for 0 or a subnormal x)."""
+    cdef uint64_t bits
+    cdef int ex
+    memcpy(&bits, &x, sizeof(double))
+    ex = <int>((bits >> 52) & 0x7ff)
+    if ex == 0:
+        return INFINITY
+    return (1023 - ex) * LN2
+
+
+cdef inline bint below_exp(double u, double q) noexcept nogil:
+    """u < exp(-q). Certainly false when q > -ln(u) + 1e-9: then u >= exp(-q) (1 + 1e-9), above
+    exp()'s rounding."""
+    if q > neglog_ub(u) + 1e-9:
+        return False
+    return u < exp(-q)
+
+
+cdef inline bint above_one_minus_exp(double u, double q) noexcept nogil:
+    """u >= 1 - exp(-q). Certainly false when q > -ln(1 - u) + 0.7: then exp(-q) < 0.4966 (1 - u)
+    and 1 - exp(-q), even rounded, stays above u (the slack exceeds half a unit in the last place
+    of numbers near u, since 1 - u >= 2**-53 for a uniform below 1)."""
+    if q > neglog_ub(1.0 - u) + 0.7:
+        return False
+    return u >= 1.0 - exp(-q)
+
+
+cdef inline bint corridor_series_test(double u, bint upper, double q_first, double d0, double d1,
+                                      double w, double v) noexcept nogil:
+    """u < S (upper False: the stop's test) or u >= 1 - S (upper True: the target's), S the
+    image series of the first exit through the barrier at distances d0, d1; lazily, as in the
+    twin's corridor_series_test (same terms, same order, same cut-off)."""
+    cdef double S
+    cdef double jw, e
+    cdef Py_ssize_t j = 1
+    # the first bracket's test without exp() where it certainly fails (S <= exp(-q_first) (1 +
+    # 2**-52) < x when q_first > -ln(x) + 1e-9, x = u or 1 - u)
+    if q_first > neglog_ub((1.0 - u) if upper else u) + 1e-9:
+        return False
+    S = exp(-q_first)
+    if not ((1.0 - u <= S) if upper else (u < S)):
+        return False
+    while True:
+        jw = j * w
+        e = 2.0 * jw * (jw + d1 - d0) / v
+        if e >= BRIDGE_QMAX:
+            return True
+        S -= exp(-e)
+        if (1.0 - u <= S) if upper else (u < S):
+            return True
+        e = 2.0 * (jw + d0) * (jw + d1) / v
+        if e >= BRIDGE_QMAX:
+            return False
+        S += exp(-e)
+        if not ((1.0 - u <= S) if upper else (u < S)):
+            return False
+        j += 1
+
+
+cdef inline int exit_decision(int s, double x0, double x1, bint has_stop, double lstop,
+                              bint has_target, double ltarget, double v, double u) noexcept nogil:
+    """EXIT_STOP, EXIT_TARGET or 0: the twin's exit_decision, expression for expression."""
+    cdef double qs = BRIDGE_QMAX, qt = BRIDGE_QMAX
+    cdef double p0 = 0.0, p1 = 0.0, q0 = 0.0, q1 = 0.0, w
+    if has_stop:
+        p0 = s * (x0 - lstop)
+        p1 = s * (x1 - lstop)
+        if p1 <= 0.0 or p0 <= 0.0:
+            if not has_target or p0 <= 0.0:
+                return EXIT_STOP
+            q0 = s * (ltarget - x0)
+            q1 = s * (ltarget - x1)
+            qt = 2.0 * q0 * q1 / v
+            if qt < BRIDGE_QMAX and corridor_series_test(u, True, qt, q0, q1,
+                                                         s * (ltarget - lstop), v):
+                return EXIT_TARGET
+            return EXIT_STOP
+        qs = 2.0 * p0 * p1 / v
+    if has_target:
+        q0 = s * (ltarget - x0)
+        q1 = s * (ltarget - x1)
+        if q1 <= 0.0 or q0 <= 0.0:
+            if q0 > 0.0 and has_stop and qs < BRIDGE_QMAX and corridor_series_test(
+                    u, False, qs, p0, p1, s * (ltarget - lstop), v):
+                return EXIT_STOP
+            return EXIT_TARGET
+        qt = 2.0 * q0 * q1 / v
+    if qs >= BRIDGE_QMAX:
+        if qt < BRIDGE_QMAX and above_one_minus_exp(u, qt):
+            return EXIT_TARGET
+        return 0
+    if qt >= BRIDGE_QMAX:
+        return EXIT_STOP if below_exp(u, qs) else 0
+    w = s * (ltarget - lstop)
+    if corridor_series_test(u, False, qs, p0, p1, w, v):
+        return EXIT_STOP
+    if corridor_series_test(u, True, qt, q0, q1, w, v):
+        return EXIT_TARGET
+    return 0
 
 
 cdef enum:
@@ -350,7 +486,7 @@ cdef void market_constants(const PlanC *P, MktConst *mc) noexcept nogil:
                 c.ddt[2] = (drift + (-1) * P.alpha[i]) * dt
 
 
-cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexcept nogil:
+cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t M = P.M, K = P.K, G = P.G
     cdef Py_ssize_t T = <Py_ssize_t>P.n_days * P.spd
     cdef Py_ssize_t nM = n * M
@@ -360,18 +496,22 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
     cdef bint has_gaps = False, has_both = False, record = O.equity != NULL
     cdef bint student = nu > 0.0
     cdef Py_ssize_t i, j, p, t, c, d, k, day, w, g, src, r, jj
-    cdef bint boundary, any_open, fresh_E, have_sum_im, dd_ruin, ruin_now
+    cdef bint boundary, any_open, fresh_E, have_sum_im, dd_ruin, ruin_now, finite
     cdef int s, sk, tk, tr, hit, nq, reason, qs
-    cdef double E, sum_im, sum_mm, Pr, D, slip, n_tier, n_risk, n_cap, n_funds, nd, fill
-    cdef double stop, target, ts, e, sig, u, v, x1, b, qq, rr
+    cdef double E, sum_im, sum_mm, Pr, D, slip, den, n_tier, n_risk, n_cap, n_funds, nd, fill
+    cdef double stop, target, ts, e, sig, v, rr
     cdef const double *L
     cdef const double *Lrow
     cdef const MktConst *mcp
     cdef Mkt *mk
     cdef Mkt *m
-    cdef bitgen_t *rng_shocks = rng[RNG_SHOCKS]
-    cdef bitgen_t *rng_exits = rng[RNG_EXITS]
-    cdef bitgen_t *rng_dirs = rng[RNG_DIRS]
+    cdef simrisk_pcg64 ps[N_STREAMS]     # this path's streams
+    cdef simrisk_pcg64 nxt[N_STREAMS]    # the next path's streams
+    cdef simrisk_u128 ja[N_STREAMS]      # the jump from one path's streams to the next's
+    cdef simrisk_u128 jc[N_STREAMS]
+    cdef bitgen_t pb[N_STREAMS]          # ... as numpy bit generators (gamma, ziggurat slow paths)
+    cdef double u_reg = 0.0, gam = 1.0
+    cdef Py_ssize_t b
     cdef State S
     cdef int status = 0
 
@@ -392,17 +532,18 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
     S.z = <double*>calloc(M, sizeof(double))
     S.u_exit = <double*>calloc(M, sizeof(double))
     S.u_dir = <double*>calloc(M, sizeof(double))
-    S.u_reg = <double*>calloc(n, sizeof(double))
-    S.u_gap = <double*>calloc(nM, sizeof(double))
-    S.z_gap = <double*>calloc(nM, sizeof(double))
-    S.gam = <double*>calloc(n, sizeof(double))
+    S.u_gap = <double*>calloc(M, sizeof(double))
+    S.z_gap = <double*>calloc(M, sizeof(double))
     if (S.alive == NULL or S.cash == NULL or S.peak == NULL or S.E == NULL
             or S.regime == NULL or S.tier == NULL or S.mk == NULL or S.mc == NULL
-            or S.z == NULL or S.u_exit == NULL or S.u_dir == NULL or S.u_reg == NULL
-            or S.u_gap == NULL or S.z_gap == NULL or S.gam == NULL):
+            or S.z == NULL or S.u_exit == NULL or S.u_dir == NULL
+            or S.u_gap == NULL or S.z_gap == NULL):
         status = -1
     else:
         market_constants(P, S.mc)
+        for b in range(N_STREAMS):
+            nxt[b] = blk[b]
+            simrisk_pcg64_path_jump(&blk[b], &ja[b], &jc[b])
         # ---- initial state ----------------------------------------------------------------
         for p in range(n):
             S.alive[p] = 1
@@ -425,44 +566,43 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                 m.pref = exp(m.logp)
                 m.lclose = P.logp0[i]
                 m.s2 = P.sigma[i] * P.sigma[i] / 252.0
-                m.sq = sqrt(m.s2)
+                m.sq_ok = 0
 
-        for t in range(T):
-            d = t // P.spd
-            k = t - d * P.spd
-            day = d + 1
-            boundary = k == 0 and d > 0
-            # ---- this step's block-wide random numbers (layout documented in the twin) --------
-            if boundary and G > 1:
-                random_standard_uniform_fill(rng[RNG_REGIMES], n, S.u_reg)
-            if boundary and has_gaps:
-                random_standard_uniform_fill(rng[RNG_GAPS], nM, S.u_gap)
-                simrisk_standard_normal_fill(rng[RNG_GAPS], nM, S.z_gap, NULL)
-            if student:
-                for p in range(n):
-                    S.gam[p] = random_standard_gamma(rng[RNG_TAILS], nu / 2.0)
-            w = 1 if (P.win_lo <= day and day <= P.win_hi) else 0
-
-            for p in range(n):
-                mk = &S.mk[p * M]
-                # ---- this path's shocks, exit uniforms and entry coins (dead paths too) -----
-                # the streams are read path after path, markets innermost: the numbers of
-                # the twin's whole-block draws z[p * M + i], u_exit[p * M + i], u_dir[...]
+        for p in range(n):
+            mk = &S.mk[p * M]
+            # ---- this path's own streams: the block's, advanced by p * 2^64 draws ----------
+            for b in range(N_STREAMS):
+                simrisk_pcg64_next_path(&nxt[b], ja[b], jc[b], &ps[b])
+                simrisk_pcg64_bitgen(&ps[b], &pb[b])
+            for t in range(T):
+                d = t // P.spd
+                k = t - d * P.spd
+                day = d + 1
+                boundary = k == 0 and d > 0
+                w = 1 if (P.win_lo <= day and day <= P.win_hi) else 0
+                # ---- this step's draws, each purpose from its own stream (the twin's layout) --
+                if boundary and G > 1:
+                    u_reg = simrisk_pcg64_double(&ps[RNG_REGIMES])
+                if boundary and has_gaps:
+                    for i in range(M):
+                        S.u_gap[i] = simrisk_pcg64_double(&ps[RNG_GAPS])
+                    for i in range(M):
+                        S.z_gap[i] = simrisk_standard_normal_pcg(&ps[RNG_GAPS], &pb[RNG_GAPS], NULL)
                 for i in range(M):
-                    S.z[i] = simrisk_standard_normal(rng_shocks, NULL)
+                    S.z[i] = simrisk_standard_normal_pcg(&ps[RNG_SHOCKS], &pb[RNG_SHOCKS], NULL)
+                if student:
+                    gam = random_standard_gamma(&pb[RNG_TAILS], nu / 2.0)
                 for i in range(M):
-                    S.u_exit[i] = rng_exits.next_double(rng_exits.state)
+                    S.u_exit[i] = simrisk_pcg64_double(&ps[RNG_EXITS])
                 if has_both:
                     for i in range(M):
-                        S.u_dir[i] = rng_dirs.next_double(rng_dirs.state)
-                if not S.alive[p]:
-                    continue
+                        S.u_dir[i] = simrisk_pcg64_double(&ps[RNG_DIRS])
                 fresh_E = False
                 # ---- A. day boundary: regime switch, gaps ------------------------------------
                 if boundary and G > 1:
                     r = S.regime[p]
                     jj = 0
-                    while jj < G - 1 and S.u_reg[p] >= P.trans_cum[r * G + jj]:
+                    while jj < G - 1 and u_reg >= P.trans_cum[r * G + jj]:
                         jj += 1
                     if jj != r:
                         S.regime[p] = <int32_t>jj
@@ -471,9 +611,9 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                     fresh_E = True
                     for i in range(M):
                         src = 0 if P.gap_common else i
-                        if S.u_gap[p * M + src] < P.gap_p[src]:
+                        if S.u_gap[src] < P.gap_p[src]:
                             m = &mk[i]
-                            m.logp += P.gap_mu[i] + P.gap_sd[i] * S.z_gap[p * M + src]
+                            m.logp += P.gap_mu[i] + P.gap_sd[i] * S.z_gap[src]
                             if not m.is_open:
                                 continue
                             s = m.pdir
@@ -519,29 +659,36 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                         s = 1 if S.u_dir[i] < 0.5 else -1
                     sk = P.stop_kind[i]
                     if sk == STOP_ATR:
-                        D = P.stop_val[i] * ATR_K * Pr * m.sq      # m.sq = sqrt(m.s2)
+                        D = P.stop_val[i] * ATR_K * Pr * mkt_sq(m)      # sqrt(m.s2)
                     elif sk == STOP_FIXED:
                         D = P.stop_val[i]
                     else:
                         D = 0.0
                     slip = P.slip_ticks * P.tick[c]
                     n_tier = <double>P.tier_max[tr * M + i]
-                    if sk != STOP_NONE:
-                        n_risk = floor(P.risk_per_trade * E / (D * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c]))
+                    den = D * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c]
+                    if ((sk == STOP_NONE or at_least(P.risk_per_trade * E, den, n_tier))
+                            and (P.margin_cap >= BIG or at_least(P.margin_cap * E, P.im[c], n_tier))
+                            and at_least(E - sum_im, P.im[c], n_tier)):
+                        nd = n_tier     # every limit certainly allows the tier's count: the
+                                        # twin's min() is n_tier, without the divisions
                     else:
-                        n_risk = BIG
-                    if P.margin_cap < BIG:
-                        n_cap = floor(P.margin_cap * E / P.im[c])
-                    else:
-                        n_cap = BIG
-                    n_funds = floor((E - sum_im) / P.im[c])
-                    nd = n_tier
-                    if n_risk < nd:
-                        nd = n_risk
-                    if n_cap < nd:
-                        nd = n_cap
-                    if n_funds < nd:
-                        nd = n_funds
+                        if sk != STOP_NONE:
+                            n_risk = floor(P.risk_per_trade * E / den)
+                        else:
+                            n_risk = BIG
+                        if P.margin_cap < BIG:
+                            n_cap = floor(P.margin_cap * E / P.im[c])
+                        else:
+                            n_cap = BIG
+                        n_funds = floor((E - sum_im) / P.im[c])
+                        nd = n_tier
+                        if n_risk < nd:
+                            nd = n_risk
+                        if n_cap < nd:
+                            nd = n_cap
+                        if n_funds < nd:
+                            nd = n_funds
                     if nd <= 0.0:
                         if n_risk <= 0.0:
                             reason = SKIP_RISK
@@ -592,7 +739,7 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                 mcp = &S.mc[(w * G + g) * M]
                 L = P.chol + (w * G + g) * M * M
                 if student:
-                    ts = sqrt((nu - 2.0) / (2.0 * S.gam[p]))
+                    ts = sqrt((nu - 2.0) / (2.0 * gam))
                 else:
                     ts = 1.0
                 for i in range(M):
@@ -609,30 +756,13 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                         continue
                     m.held += 1
                     s = m.pdir
-                    u = S.u_exit[i]
                     if student:
                         sig = mcp[i].sig * ts
                         v = sig * sig * dt
                     else:
                         v = mcp[i].v
-                    x1 = m.logp
-                    hit = 0
-                    if m.has_stop:
-                        b = s * (x1 - m.lstop)
-                        if b <= 0.0:
-                            hit = EXIT_STOP
-                        else:
-                            qq = 2.0 * (s * (m.x0 - m.lstop)) * b / v
-                            if qq < BRIDGE_QMAX and u < exp(-qq):
-                                hit = EXIT_STOP
-                    if hit == 0 and m.has_target:
-                        b = s * (m.ltarget - x1)
-                        if b <= 0.0:
-                            hit = EXIT_TARGET
-                        else:
-                            qq = 2.0 * (s * (m.ltarget - m.x0)) * b / v
-                            if qq < BRIDGE_QMAX and u >= 1.0 - exp(-qq):
-                                hit = EXIT_TARGET
+                    hit = exit_decision(s, m.x0, m.logp, m.has_stop, m.lstop, m.has_target,
+                                        m.ltarget, v, S.u_exit[i])
                     if hit == 0 and P.max_hold[i] > 0 and m.held >= P.max_hold[i]:
                         hit = EXIT_TIME
                     if hit == EXIT_STOP:
@@ -652,6 +782,9 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                         E += m.pdir * m.pn * P.pv[m.pc] * (mkt_price(m) - m.entry)  # path_equity
                         any_open = True
                         sum_mm += m.pn * P.mm[m.pc]
+                if not isfinite(E):             # an overflow: the path is void (twin: _void)
+                    void_path(O, &S, p, E)
+                    break
                 if any_open and E < sum_mm:
                     O.margin_calls[p] += 1
                     liquidate(P, O, &S, p, t, True)
@@ -673,17 +806,23 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                     if record:
                         for j in range(day, ND1):
                             O.equity[p * ND1 + j] = E
-                    continue
+                    break
                 S.E[p] = E
 
                 # ---- F. day end: ATR, tiers reached, current tier ----------------------------
                 if k == P.spd - 1:
+                    finite = True
                     for i in range(M):
                         m = &mk[i]
                         rr = m.logp - m.lclose
-                        m.s2 += (rr * rr - m.s2) / WILDER
+                        m.s2 += (rr * rr - m.s2) * WILDER_W
                         m.sq = sqrt(m.s2)
                         m.lclose = m.logp
+                        if not isfinite(m.s2):
+                            finite = False
+                    if not finite:
+                        void_path(O, &S, p, E)
+                        break
                     for j in range(K):
                         if O.tier_day[p * K + j] < 0 and E >= P.tier_reach[j]:
                             O.tier_day[p * K + j] = <int32_t>day
@@ -692,8 +831,7 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
                     if record:
                         O.equity[p * ND1 + day] = E
 
-        # ---- horizon: close what is open at the last price, no slippage -----------------------
-        for p in range(n):
+            # ---- horizon: close what is open at the last price, no slippage -----------------
             if S.alive[p]:
                 liquidate(P, O, &S, p, T - 1, False)
                 track_drawdown(O, &S, p, S.cash[p])
@@ -702,23 +840,34 @@ cdef int run_block(const PlanC *P, OutC *O, bitgen_t **rng, Py_ssize_t n) noexce
 
     free(S.alive); free(S.cash); free(S.peak); free(S.E); free(S.regime); free(S.tier)
     free(S.mk); free(S.mc); free(S.z); free(S.u_exit); free(S.u_dir)
-    free(S.u_reg); free(S.u_gap); free(S.z_gap); free(S.gam)
+    free(S.u_gap); free(S.z_gap)
     return status
+
+
+def _pcg64_state(bit_generator):
+    """The 128-bit state and increment of a fresh numpy PCG64 (its public ``state``)."""
+    st = bit_generator.state
+    if st.get("bit_generator") != "PCG64":
+        raise TypeError(f"streams: PCG64 bit generators expected, got {st.get('bit_generator')!r}")
+    if st.get("has_uint32"):
+        raise ValueError("streams: a PCG64 with a buffered 32-bit draw (not a fresh stream)")
+    return st["state"]
 
 
 def simulate_block(plan, streams, out):
     """Simulate ``len(out.ruined)`` paths of ``plan``, drawing from ``streams``.
 
-    ``plan`` is a ``simcore._plan.Plan`` (read only); ``streams`` the block's numpy
-    BitGenerators, one per entry of ``simcore._plan.STREAMS`` (owned by this block and
-    advanced); ``out`` a ``simcore._plan.BlockOutput`` whose buffers are filled in place.
+    ``plan`` is a ``simcore._plan.Plan`` (read only); ``streams`` the block's numpy PCG64
+    BitGenerators, one per entry of ``simcore._plan.STREAMS`` (only read: path p draws from
+    each one advanced by p * 2^64, see the twin); ``out`` a ``simcore._plan.BlockOutput``
+    whose buffers are filled in place.
     The work runs without the GIL.
     """
     plan.validate_arrays()
     cdef Py_ssize_t n = out.ruined.shape[0]
     cdef PlanC P
     cdef OutC O
-    cdef bitgen_t *rng[N_STREAMS]
+    cdef simrisk_pcg64 blk[N_STREAMS]
     cdef int status, b
     # typed views keep the arrays alive and give C pointers
     cdef const double[::1] logp0 = plan.logp0, mu = plan.mu, sigma = plan.sigma
@@ -742,6 +891,7 @@ def simulate_block(plan, streams, out):
     cdef int32_t[::1] trades = out.trades, wins = out.wins, skipped = out.skipped
     cdef double[::1] final_equity = out.final_equity, peak_equity = out.peak_equity
     cdef double[::1] max_dd = out.max_dd
+    cdef int8_t[::1] nonfinite = out.nonfinite
     cdef int32_t[::1] tier_day = out.tier_day.reshape(-1)
     cdef int64_t[::1] m_trades = out.m_trades, m_wins = out.m_wins
     cdef double[::1] m_win_r = out.m_win_r, m_loss_r = out.m_loss_r
@@ -754,7 +904,7 @@ def simulate_block(plan, streams, out):
     if n == 0:
         return out
     for name in ("ruin_day", "blown", "margin_calls", "trades", "wins", "skipped",
-                 "final_equity", "peak_equity", "max_dd"):
+                 "final_equity", "peak_equity", "max_dd", "nonfinite"):
         if getattr(out, name).shape[0] != n:
             raise ValueError(f"out.{name}: expected length {n}")
     if out.tier_day.shape != (n, plan.K):
@@ -818,6 +968,7 @@ def simulate_block(plan, streams, out):
     O.final_equity = &final_equity[0]
     O.peak_equity = &peak_equity[0]
     O.max_dd = &max_dd[0]
+    O.nonfinite = &nonfinite[0]
     O.tier_day = &tier_day[0]
     O.m_trades = &m_trades[0]
     O.m_wins = &m_wins[0]
@@ -841,15 +992,14 @@ def simulate_block(plan, streams, out):
     streams = tuple(streams)
     if len(streams) != N_STREAMS:
         raise ValueError(f"streams: expected {N_STREAMS} BitGenerators, got {len(streams)}")
+    M64 = (1 << 64) - 1
     for b in range(N_STREAMS):
-        capsule = streams[b].capsule
-        if not PyCapsule_IsValid(capsule, "BitGenerator"):
-            raise ValueError("streams: not a numpy BitGenerator")
-        rng[b] = <bitgen_t *>PyCapsule_GetPointer(capsule, "BitGenerator")
-    # the streams belong to this block alone (the runner makes them per block), so their
-    # locks are not taken: the whole block runs without the GIL
+        st = _pcg64_state(streams[b])
+        simrisk_pcg64_seed(&blk[b], (st["state"] >> 64) & M64, st["state"] & M64,
+                           (st["inc"] >> 64) & M64, st["inc"] & M64)
+    # the block's streams are only read: path p draws from each one advanced by p * 2^64
     with nogil:
-        status = run_block(&P, &O, rng, n)
+        status = run_block(&P, &O, blk, n)
     if status != 0:
         raise MemoryError("simcore kernel: could not allocate block state")
     return out
@@ -885,4 +1035,39 @@ def standard_normal_fill(bit_generator, Py_ssize_t n, bint counts=False):
     if counts:
         return out, {"tail": int(tally[0]), "tail_reject": int(tally[1]),
                      "wedge": int(tally[2]), "wedge_reject": int(tally[3])}
+    return out
+
+
+def step_exit(int s, double x0, double x1, bint has_stop, double lstop, bint has_target,
+              double ltarget, double v, double u):
+    """The kernel's exit decision for one step of an open trade (EXIT_STOP = 1, EXIT_TARGET = 2,
+    0 = none): ``simcore._kernel_python.exit_decision``, compiled. For tests."""
+    return exit_decision(s, x0, x1, has_stop, lstop, has_target, ltarget, v, u)
+
+
+def path_doubles(bit_generator, Py_ssize_t p, Py_ssize_t n, bint normal=False):
+    """``n`` numbers from path ``p``'s stretch of ``bit_generator`` (a fresh PCG64, only read),
+    by the kernel's inline PCG64: uniforms, or standard normals by the inline ziggurat. The
+    same numbers as ``Generator(path_stream(bit_generator.state, p)).random(n)`` (or
+    ``.standard_normal(n)``). For tests."""
+    cdef simrisk_pcg64 blk, nxt, ps
+    cdef simrisk_u128 a, c
+    cdef bitgen_t bg
+    cdef Py_ssize_t k
+    cdef double[::1] view
+    if n < 0 or p < 0:
+        raise ValueError("p and n must be >= 0")
+    M64 = (1 << 64) - 1
+    st = _pcg64_state(bit_generator)
+    simrisk_pcg64_seed(&blk, (st["state"] >> 64) & M64, st["state"] & M64,
+                       (st["inc"] >> 64) & M64, st["inc"] & M64)
+    nxt = blk
+    simrisk_pcg64_path_jump(&blk, &a, &c)
+    for k in range(p + 1):
+        simrisk_pcg64_next_path(&nxt, a, c, &ps)
+    simrisk_pcg64_bitgen(&ps, &bg)
+    out = np.empty(n, dtype=np.float64)
+    view = out
+    for k in range(n):
+        view[k] = simrisk_standard_normal_pcg(&ps, &bg, NULL) if normal else simrisk_pcg64_double(&ps)
     return out

@@ -8,21 +8,25 @@ kernel to learn how it does it fast.
 
 Random numbers
 --------------
-Each block of ``n`` paths owns six numpy BitGenerators, one per purpose (``_plan.STREAMS``).
-The draws are made per step, in bulk, in amounts that do not depend on the state of any
-path (dead paths and flat markets still consume their share), and each purpose has its own
-stream. So every path's shocks and exit uniforms are identical across stress rows and capital
-levels, even when a row adds regimes, gaps or fat tails (common random numbers), and the twin
-draws them with plain ``numpy.random.Generator``s on the same BitGenerators and gets the very
-same numbers:
+Each block of ``n`` paths owns six numpy PCG64 BitGenerators, one per purpose
+(``_plan.STREAMS``). Path ``p`` draws from each of them advanced by ``p * 2**64`` draws
+(``path_stream``: ``PCG64.advance(p << 64)``), so every path has its own stretch of every
+stream, and a path is simulated from its first step to its last before the next one starts.
+Within a path the draws are made step by step in amounts that do not depend on the path's
+state (a flat market still draws its exit uniform), and each purpose has its own stream. So
+every path's shocks and exit uniforms are identical across stress rows and capital levels,
+even when a row adds regimes, gaps or fat tails (common random numbers); a path that is ruined
+simply stops drawing (no other path's numbers depend on it). The twin draws with plain
+``numpy.random.Generator``s; the kernel runs numpy's PCG64 and ziggurat inline and gets the
+very same numbers:
 
-  stream      when                               draw
-  regimes     first step of days 2.., if G > 1   u_reg  = uniform(n)
-  gaps        first step of days 2.., if gaps    u_gap  = uniform(n * M); z_gap = normal(n * M)
-  shocks      every step                         z      = normal(n * M)  (path-major, markets innermost)
-  tails       every step, if Student-t           g      = standard_gamma(nu / 2, n)  (chi-square = 2 g)
-  exits       every step                         u_exit = uniform(n * M)  (Brownian-bridge exit test)
-  directions  every step, if any `both`          u_dir  = uniform(n * M)
+  stream      when (per path)                    draw
+  regimes     first step of days 2.., if G > 1   u_reg  = uniform()
+  gaps        first step of days 2.., if gaps    u_gap  = uniform(M); z_gap = normal(M)
+  shocks      every step                         z      = normal(M)
+  tails       every step, if Student-t           g      = standard_gamma(nu / 2)  (chi-square = 2 g)
+  exits       every step                         u_exit = uniform(M)  (the corridor-law exit test)
+  directions  every step, if any `both`          u_dir  = uniform(M)
 
 Order of events in one step of one path
 ---------------------------------------
@@ -36,10 +40,11 @@ B. entries: every flat market past its cooldown that the current tier trades ope
 C. prices move: ``log P += (mu + d*alpha - s^2/2) dt + s sqrt(dt) * t * (L z)_i`` with
    ``s = sigma * volmult`` (regime, stress window), ``t`` the Student-t scale (1 if normal)
    and ``d*alpha`` only while a trade is open.
-D. exits, per open position: stop (end price at/beyond it, or a uniform below the
-   Brownian-bridge crossing probability), then target (end price at/beyond it, or the same
-   uniform at or above one minus its crossing probability), then the time stop.
-E. accounting: equity ``E = cash + open P&L``; a margin call when ``E`` is below the open
+D. exits, per open position: the exact first exit of the step's Brownian bridge from the
+   corridor between stop and target (``exit_decision``; SPEC 4): one uniform decides, stop
+   if below P_stop, target if at or above 1 - P_target; then the time stop.
+E. accounting: equity ``E = cash + open P&L`` (a non-finite E -- an overflow -- voids the
+   path: flagged in ``nonfinite`` and stopped, and the runner refuses the run); a margin call when ``E`` is below the open
    positions' maintenance margin liquidates everything; peak, drawdown; ruin (absorbing:
    positions are liquidated and the path stops) when ``E < ruin_level`` or drawdown
    ``>= ruin_dd``; a blown account (``E <= 0``) stops the same way, and counts as ruined only
@@ -58,13 +63,34 @@ from ._plan import (BOTH, SKIP_FUNDS, SKIP_MARGIN_CAP, SKIP_RISK, STOP_ATR, STOP
                     STOP_NONE, TARGET_FIXED, TARGET_NONE, TARGET_R, BlockOutput, Plan)
 
 ATR_K = math.sqrt(8.0 / math.pi)   # E[high - low] of a Brownian day = sqrt(8/pi) * P * s
-WILDER = 14.0                      # Wilder's ATR period: EWMA weight 1/14
+WILDER_W = 1.0 / 14.0             # Wilder's ATR period 14: the EWMA's weight (a product, not
+                                   # a division, in the kernel's hot loop)
 # exp(-q) < 2**-53 for q >= BRIDGE_QMAX, below the resolution of the uniforms, so the bridge
 # probability is taken as 0 there (both implementations use the same cut-off).
 BRIDGE_QMAX = 37.0
 BIG = 1e18                         # "unbounded" contract count
 
 EXIT_STOP, EXIT_TARGET, EXIT_TIME, EXIT_FORCED, EXIT_END, EXIT_GAP = 1, 2, 3, 4, 5, 6
+
+
+def path_stream(block_state: dict, p: int) -> np.random.PCG64:
+    """Path ``p``'s stream: a copy of the block's PCG64 advanced by ``p * 2**64`` draws."""
+    bg = np.random.PCG64()
+    bg.state = block_state
+    return bg.advance(p << 64)
+
+
+def _exp(x: float) -> float:
+    """exp(x) as C gives it: inf on overflow (math.exp raises)."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def _floor(x: float) -> float:
+    """floor(x) as C gives it: inf and NaN pass through (math.floor raises)."""
+    return math.floor(x) if math.isfinite(x) else x
 
 
 def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
@@ -76,8 +102,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
     margin call; tests use it to check invariants that the per-path summaries cannot show.
     """
     n = out.ruined.shape[0]
-    rng_shocks, rng_exits, rng_dirs, rng_regimes, rng_gaps, rng_tails = (
-        np.random.Generator(bg) for bg in streams)
+    states = [bg.state for bg in streams]
     M, K, G = plan.M, plan.K, plan.G
     T, spd, dt = plan.n_steps, plan.spd, plan.dt
     sqrt_dt = math.sqrt(dt)
@@ -96,7 +121,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
     regime = [plan.regime0] * n
     tier = [0] * n
     logp = [[float(plan.logp0[i]) for i in range(M)] for _ in range(n)]
-    price = [[math.exp(logp[p][i]) for i in range(M)] for p in range(n)]
+    price = [[_exp(logp[p][i]) for i in range(M)] for p in range(n)]
     lclose = [[float(plan.logp0[i]) for i in range(M)] for _ in range(n)]
     s2 = [[float(plan.sigma[i]) * float(plan.sigma[i]) / 252.0 for i in range(M)] for _ in range(n)]
     # open position per market: None, or a dict
@@ -170,32 +195,33 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                     fill = fill - q["dir"] * (slip_ticks * tick[q["c"]])
                 close(p, i, fill, EXIT_FORCED if slip_on else EXIT_END, t)
 
-    for t in range(T):
-        d, k = divmod(t, spd)
-        day = d + 1
-        boundary = (k == 0 and d > 0)
-        # ---- this step's random numbers, in the documented order --------------------------
-        if boundary and G > 1:
-            u_reg = rng_regimes.random(n)
-        if boundary and has_gaps:
-            u_gap = rng_gaps.random(n * M)
-            z_gap = rng_gaps.standard_normal(n * M)
-        z = rng_shocks.standard_normal(n * M)
-        if nu > 0.0:
-            gam = rng_tails.standard_gamma(nu / 2.0, n)
-        u_exit = rng_exits.random(n * M)
-        if has_both:
-            u_dir = rng_dirs.random(n * M)
-        w = 1 if plan.win_lo <= day <= plan.win_hi else 0
+    for p in range(n):
+        # ---- this path's own streams: the block's, advanced by p * 2^64 draws ---------------
+        rng_shocks, rng_exits, rng_dirs, rng_regimes, rng_gaps, rng_tails = (
+            np.random.Generator(path_stream(st, p)) for st in states)
+        for t in range(T):
+            d, k = divmod(t, spd)
+            day = d + 1
+            boundary = (k == 0 and d > 0)
+            w = 1 if plan.win_lo <= day <= plan.win_hi else 0
+            # ---- this step's random numbers, each purpose from its own stream ---------------
+            if boundary and G > 1:
+                u_reg = rng_regimes.random()
+            if boundary and has_gaps:
+                u_gap = rng_gaps.random(M)
+                z_gap = rng_gaps.standard_normal(M)
+            z = rng_shocks.standard_normal(M)
+            if nu > 0.0:
+                gam = rng_tails.standard_gamma(nu / 2.0)
+            u_exit = rng_exits.random(M)
+            if has_both:
+                u_dir = rng_dirs.random(M)
 
-        for p in range(n):
-            if not alive[p]:
-                continue
             # ---- A. day boundary: regime switch, gaps --------------------------------------
             if boundary and G > 1:
                 r = regime[p]
                 j = 0
-                while j < G - 1 and u_reg[p] >= plan.trans_cum[r, j]:
+                while j < G - 1 and u_reg >= plan.trans_cum[r, j]:
                     j += 1
                 if j != r:
                     regime[p] = j
@@ -203,9 +229,9 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
             if boundary and has_gaps:
                 for i in range(M):
                     src = 0 if plan.gap_common else i
-                    if u_gap[p * M + src] < plan.gap_p[src]:
-                        logp[p][i] += plan.gap_mu[i] + plan.gap_sd[i] * z_gap[p * M + src]
-                        price[p][i] = math.exp(logp[p][i])
+                    if u_gap[src] < plan.gap_p[src]:
+                        logp[p][i] += plan.gap_mu[i] + plan.gap_sd[i] * z_gap[src]
+                        price[p][i] = _exp(logp[p][i])
                         q = pos[p][i]
                         if q is None:
                             continue
@@ -232,7 +258,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 P = price[p][i]
                 s = int(plan.dir_mode[i])
                 if s == BOTH:
-                    s = 1 if u_dir[p * M + i] < 0.5 else -1
+                    s = 1 if u_dir[i] < 0.5 else -1
                 sk = plan.stop_kind[i]
                 if sk == STOP_ATR:
                     D = plan.stop_val[i] * ATR_K * P * math.sqrt(s2[p][i])
@@ -243,14 +269,14 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 slip = slip_ticks * tick[c]
                 n_tier = float(plan.tier_max[tr, i])
                 if sk != STOP_NONE:
-                    n_risk = math.floor(plan.risk_per_trade * E / (D * pv[c] + slip * pv[c] + 2.0 * comm[c]))
+                    n_risk = _floor(plan.risk_per_trade * E / (D * pv[c] + slip * pv[c] + 2.0 * comm[c]))
                 else:
                     n_risk = BIG
                 if plan.margin_cap < BIG:
-                    n_cap = math.floor(plan.margin_cap * E / im[c])
+                    n_cap = _floor(plan.margin_cap * E / im[c])
                 else:
                     n_cap = BIG
-                n_funds = math.floor((E - sum_im) / im[c])
+                n_funds = _floor((E - sum_im) / im[c])
                 nd = min(n_tier, n_risk, n_cap, n_funds)
                 if nd <= 0.0:
                     if n_risk <= 0.0:
@@ -300,12 +326,12 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
             # ---- C. prices move --------------------------------------------------------------
             g = regime[p]
             vm = volmult[w, g]
-            ts = math.sqrt((nu - 2.0) / (2.0 * gam[p])) if nu > 0.0 else 1.0
+            ts = math.sqrt((nu - 2.0) / (2.0 * gam)) if nu > 0.0 else 1.0
             x0 = [0.0] * M
             for i in range(M):
                 e = 0.0
                 for j in range(i + 1):
-                    e += chol[w, g, i, j] * z[p * M + j]
+                    e += chol[w, g, i, j] * z[j]
                 sig = plan.sigma[i] * vm
                 drift = plan.mu[i] - 0.5 * sig * sig
                 q = pos[p][i]
@@ -313,7 +339,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                     drift += q["dir"] * plan.alpha[i]
                 x0[i] = logp[p][i]
                 logp[p][i] += drift * dt + sig * sqrt_dt * ts * e
-                price[p][i] = math.exp(logp[p][i])
+                price[p][i] = _exp(logp[p][i])
 
             # ---- D. exits --------------------------------------------------------------------
             for i in range(M):
@@ -322,27 +348,10 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                     continue
                 q["held"] += 1
                 s = q["dir"]
-                u = u_exit[p * M + i]
                 sig = plan.sigma[i] * vm * ts
                 v = sig * sig * dt
-                x1 = logp[p][i]
-                hit = 0
-                if q["has_stop"]:
-                    b = s * (x1 - q["lstop"])
-                    if b <= 0.0:
-                        hit = EXIT_STOP
-                    else:
-                        qq = 2.0 * (s * (x0[i] - q["lstop"])) * b / v
-                        if qq < BRIDGE_QMAX and u < math.exp(-qq):
-                            hit = EXIT_STOP
-                if hit == 0 and q["has_target"]:
-                    b = s * (q["ltarget"] - x1)
-                    if b <= 0.0:
-                        hit = EXIT_TARGET
-                    else:
-                        qq = 2.0 * (s * (q["ltarget"] - x0[i])) * b / v
-                        if qq < BRIDGE_QMAX and u >= 1.0 - math.exp(-qq):
-                            hit = EXIT_TARGET
+                hit = exit_decision(s, x0[i], logp[p][i], q["has_stop"], q["lstop"],
+                                    q["has_target"], q["ltarget"], v, u_exit[i])
                 if hit == 0 and plan.max_hold[i] > 0 and q["held"] >= plan.max_hold[i]:
                     hit = EXIT_TIME
                 if hit == EXIT_STOP:
@@ -354,6 +363,12 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
 
             # ---- E. margin call, peak and drawdown, ruin ------------------------------------
             E = equity(p)
+            if not math.isfinite(E):
+                # an overflow (a runaway drift, an absurd price): the path is void; it stops
+                # here and the runner fails the whole run (no result is reported)
+                _void(out, p, E, peak[p])
+                alive[p] = False
+                break
             any_open = False
             sum_mm = 0.0
             for i in range(M):
@@ -386,14 +401,21 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 out.peak_equity[p] = peak[p]
                 if record:
                     out.equity[p, day:] = E
-                continue
+                break
 
             # ---- F. day end: ATR, tiers reached, current tier --------------------------------
             if k == spd - 1:
+                finite = True
                 for i in range(M):
                     r = logp[p][i] - lclose[p][i]
-                    s2[p][i] += (r * r - s2[p][i]) / WILDER
+                    s2[p][i] += (r * r - s2[p][i]) * WILDER_W
                     lclose[p][i] = logp[p][i]
+                    if not math.isfinite(s2[p][i]):   # a log price that overflowed, or its square
+                        finite = False
+                if not finite:
+                    _void(out, p, E, peak[p])
+                    alive[p] = False
+                    break
                 for j in range(K):
                     if out.tier_day[p, j] < 0 and E >= plan.tier_reach[j]:
                         out.tier_day[p, j] = day
@@ -402,14 +424,120 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 if record:
                     out.equity[p, day] = E
 
-    # ---- horizon: close what is open at the last price, no slippage -------------------------
-    for p in range(n):
+        # ---- horizon: close what is open at the last price, no slippage -----------------------
         if alive[p]:
             liquidate(p, T - 1, False)
             track_drawdown(p, cash[p])
             out.final_equity[p] = cash[p]
             out.peak_equity[p] = peak[p]
     return out
+
+
+# ---- exits: the corridor law of a Brownian bridge (SPEC 4, design/corridor-exits.md) -----------
+#
+# Within a step the log price is a Brownian bridge from x0 to x1 with variance v. In the trade's
+# own orientation (s = +1 long, -1 short) the stop lies below and the target above:
+#   p0 = s (x0 - lstop), p1 = s (x1 - lstop)      distances above the stop
+#   q0 = s (ltarget - x0), q1 = s (ltarget - x1)  distances below the target
+#   w  = s (ltarget - lstop)                      the corridor's width
+# One uniform u decides: stop if u < P_stop; target if u >= 1 - P_target; else no exit.
+
+def corridor_series_test(u: float, upper: bool, q_first: float, d0: float, d1: float,
+                         w: float, v: float) -> bool:
+    """Is ``u < S`` (``upper`` False: the stop's test) or ``u >= 1 - S`` (``upper`` True: the
+    target's), where ``S = S(d0, d1)`` is the probability that the bridge leaves the corridor
+    through the barrier at distances ``d0``, ``d1`` first (the image series of
+    design/corridor-exits.md)::
+
+        S = sum_{j>=0} exp(-2 (j w + d0)(j w + d1) / v) - sum_{j>=1} exp(-2 j w (j w + d1 - d0) / v)
+
+    ``q_first`` is the first term's exponent, ``2 d0 d1 / v`` (< BRIDGE_QMAX). The terms, taken
+    in the order +pos_0, -neg_1, +pos_1, -neg_2, ..., never increase, so consecutive partial
+    sums bracket S: the test is decided as soon as u falls outside a bracket (lazy evaluation),
+    and at the latest when the next exponent reaches BRIDGE_QMAX (a term below 2**-53)."""
+    S = math.exp(-q_first)                     # the one-barrier probability: an upper bound
+    if not ((1.0 - u <= S) if upper else (u < S)):
+        return False
+    j = 1
+    while True:
+        jw = j * w
+        e = 2.0 * jw * (jw + d1 - d0) / v
+        if e >= BRIDGE_QMAX:
+            return True
+        S -= math.exp(-e)                      # a lower bound
+        if (1.0 - u <= S) if upper else (u < S):
+            return True
+        e = 2.0 * (jw + d0) * (jw + d1) / v
+        if e >= BRIDGE_QMAX:
+            return False
+        S += math.exp(-e)                      # an upper bound
+        if not ((1.0 - u <= S) if upper else (u < S)):
+            return False
+        j += 1
+
+
+def exit_decision(s: int, x0: float, x1: float, has_stop: bool, lstop: float,
+                  has_target: bool, ltarget: float, v: float, u: float) -> int:
+    """EXIT_STOP, EXIT_TARGET or 0 for one step of an open trade: the exact first exit of the
+    step's Brownian bridge (from log price ``x0`` to ``x1``, variance ``v``) from the corridor
+    between stop and target, decided by the one uniform ``u``.
+
+    With one barrier (no target, or no stop) this is the one-barrier bridge probability
+    ``exp(-2 p0 p1 / v)``. With both, where only one barrier is within reach (the other's
+    exponent >= BRIDGE_QMAX) it is the same one-barrier test; otherwise the image series decides.
+    A start at or beyond the stop (a stop placed inside the entry's slippage) exits at the stop,
+    one at or beyond the target at the target."""
+    qs = qt = BRIDGE_QMAX
+    p0 = p1 = q0 = q1 = 0.0
+    if has_stop:
+        p0 = s * (x0 - lstop)
+        p1 = s * (x1 - lstop)
+        if p1 <= 0.0 or p0 <= 0.0:
+            # ended at/beyond the stop (or started there)
+            if not has_target or p0 <= 0.0:
+                return EXIT_STOP
+            q0 = s * (ltarget - x0)
+            q1 = s * (ltarget - x1)
+            qt = 2.0 * q0 * q1 / v
+            # P_target = S(q0, q1): it touched the target first, then crossed the corridor
+            if qt < BRIDGE_QMAX and corridor_series_test(u, True, qt, q0, q1,
+                                                         s * (ltarget - lstop), v):
+                return EXIT_TARGET
+            return EXIT_STOP
+        qs = 2.0 * p0 * p1 / v
+    if has_target:
+        q0 = s * (ltarget - x0)
+        q1 = s * (ltarget - x1)
+        if q1 <= 0.0 or q0 <= 0.0:
+            # ended (or started) at/beyond the target; P_stop = S(p0, p1): it touched the stop
+            # first, then crossed the corridor
+            if q0 > 0.0 and has_stop and qs < BRIDGE_QMAX and corridor_series_test(
+                    u, False, qs, p0, p1, s * (ltarget - lstop), v):
+                return EXIT_STOP
+            return EXIT_TARGET
+        qt = 2.0 * q0 * q1 / v
+    if qs >= BRIDGE_QMAX:
+        # the stop is out of reach: the target's one-barrier test alone
+        if qt < BRIDGE_QMAX and u >= 1.0 - math.exp(-qt):
+            return EXIT_TARGET
+        return 0
+    if qt >= BRIDGE_QMAX:
+        # the target is out of reach (or absent): the stop's one-barrier test alone
+        return EXIT_STOP if u < math.exp(-qs) else 0
+    # both within reach: the corridor law
+    w = s * (ltarget - lstop)
+    if corridor_series_test(u, False, qs, p0, p1, w, v):
+        return EXIT_STOP
+    if corridor_series_test(u, True, qt, q0, q1, w, v):
+        return EXIT_TARGET
+    return 0
+
+
+def _void(out: BlockOutput, p: int, E: float, peak: float) -> None:
+    """A path whose state became non-finite: flagged (the runner refuses the run), stopped."""
+    out.nonfinite[p] = 1
+    out.final_equity[p] = E
+    out.peak_equity[p] = peak
 
 
 def _initial_tier(plan: Plan, E: float) -> int:

@@ -60,6 +60,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "numpy/random/bitgen.h"
+#include "_pcg64.h"
 
 #if defined(__GNUC__)
 #define SIMRISK_NOINLINE __attribute__((noinline))
@@ -462,25 +463,46 @@ static SIMRISK_NOINLINE int simrisk_zig_slow(bitgen_t *bg, int idx, uint64_t rab
     return 0;
 }
 
+/* The fast path of one proposal from the raw draw r: sets the layer, abscissa and candidate,
+ * and returns nonzero when the candidate is accepted (99.3% of the time). */
+static inline int simrisk_zig_fast(uint64_t r, int *idx, uint64_t *rabs, double *x)
+{
+    uint64_t sign, bits;
+    *idx = (int)(r & 0xff);                    /* 8 bits: the layer */
+    sign = (r >> 8) & 0x1;                     /* 1 bit: the sign */
+    *rabs = (r >> 9) & 0x000fffffffffffffULL;  /* 52 bits: the abscissa */
+    *x = (double)*rabs * simrisk_wi_double[*idx];
+    /* x = sign ? -x : x, without a branch on the random bit */
+    memcpy(&bits, x, sizeof bits);
+    bits ^= sign << 63;
+    memcpy(x, &bits, sizeof bits);
+    return SIMRISK_LIKELY(*rabs < simrisk_ki_double[*idx]);
+}
+
 /* One standard normal: numpy's random_standard_normal(bg), number for number. */
 static inline double simrisk_standard_normal(bitgen_t *bg, int64_t *counts)
 {
-    uint64_t r, rabs, sign, bits;
+    uint64_t rabs;
     int idx;
     double x;
     for (;;) {
-        r = bg->next_uint64(bg->state);        /* r = e3n52sb8 */
-        idx = (int)(r & 0xff);                 /* 8 bits: the layer */
-        sign = (r >> 8) & 0x1;                 /* 1 bit: the sign */
-        rabs = (r >> 9) & 0x000fffffffffffffULL;   /* 52 bits: the abscissa */
-        x = (double)rabs * simrisk_wi_double[idx];
-        /* x = sign ? -x : x, without a branch on the random bit */
-        memcpy(&bits, &x, sizeof bits);
-        bits ^= sign << 63;
-        memcpy(&x, &bits, sizeof x);
-        if (SIMRISK_LIKELY(rabs < simrisk_ki_double[idx]))
-            return x;                          /* 99.3% of the time */
-        if (simrisk_zig_slow(bg, idx, rabs, x, &x, counts))
+        if (simrisk_zig_fast(bg->next_uint64(bg->state), &idx, &rabs, &x)
+                || simrisk_zig_slow(bg, idx, rabs, x, &x, counts))
+            return x;
+    }
+}
+
+/* The same from an inline PCG64: the numbers of simrisk_standard_normal on a bitgen_t over
+ * that generator, which `bg` must be (it serves the rare slow paths). */
+static inline double simrisk_standard_normal_pcg(simrisk_pcg64 *pcg, bitgen_t *bg,
+                                                 int64_t *counts)
+{
+    uint64_t rabs;
+    int idx;
+    double x;
+    for (;;) {
+        if (simrisk_zig_fast(simrisk_pcg64_next64(pcg), &idx, &rabs, &x)
+                || simrisk_zig_slow(bg, idx, rabs, x, &x, counts))
             return x;
     }
 }

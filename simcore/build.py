@@ -63,8 +63,8 @@ Reporting extras: ``tier_labels`` (each tier's ``at``, None where omitted), ``al
 and ``extras`` = {name, source, asset_class, stop_dist0, target_dist0, margins_as_of,
 warnings}. ``warnings`` are one-line plausibility notes the CLI prints on stderr: a contract
 that cannot be entered where its tier starts (risk budget, margin cap or funds, with the
-equity one contract needs), and stops/targets under half a step's standard deviation
-(``price x vol / sqrt(252 x spd)``), which the stop-first exit rule resolves poorly.
+equity one contract needs). (No warning about the time grid: exits follow the exact corridor
+law of the step's Brownian bridge, right at any ``steps_per_day``.)
 """
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def _money(x: float) -> str:
 
 def _warnings(scn: Scenario) -> list[str]:
     """Plausibility warnings (not errors): entries that cannot happen where a tier starts, and
-    stops/targets too close for the time grid. Printed by the CLI on stderr."""
+    runs with very many steps per path. Printed by the CLI on stderr."""
     out: list[str] = []
     rules, table = scn.rules, scn.contract_table
     seen: set = set()
@@ -147,22 +147,6 @@ def _warnings(scn: Scenario) -> list[str]:
                 at = max(x for x, _ in needs)
                 out.append(f"{m}: no entry {where}: " + "; ".join(t for _, t in needs)
                            + f" (one {c} needs {_money(at)} of equity)")
-    spd = scn.steps_per_day
-    for m in scn.traded_markets:
-        stop, target = scn.stop_distance0(m), scn.target_distance0(m)
-        if stop is None or target is None:
-            continue
-        mk = scn.markets[m]
-        step_sd = mk.price * mk.vol / math.sqrt(TRADING_DAYS * spd)
-        d = min(stop, target)
-        if d < 0.5 * step_sd:
-            need = (0.5 * mk.price * mk.vol / d) ** 2 / TRADING_DAYS
-            hint = (f"steps_per_day >= {math.ceil(need)} avoids it" if need < 1e9
-                    else "the distance is too small for any time grid")
-            out.append(f"{m}: the {'stop' if stop <= target else 'target'} ({d:.4g} at the "
-                       f"start) is under half a step's standard deviation ({step_sd:.4g}) at "
-                       f"steps_per_day {spd}: steps that cross both stop and target count as "
-                       f"losses, so the realized win rate falls short ({hint})")
     return out
 
 

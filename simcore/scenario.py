@@ -581,17 +581,90 @@ def parse_scenario(data: Any, source: str = "<dict>") -> Scenario:
         raise ScenarioError(source, "is empty")
     if not isinstance(data, dict):
         raise ScenarioError(source, f"must be a mapping of keys, not a {_kind(data)}")
+    data, ref, from_fragment = _resolve_include(data, source)
     try:
-        scn = Scenario.model_validate(data)
-    except ValidationError as e:
-        raise _to_scenario_error(e) from None
-    if scn.name is None:
-        stem = Path(source).stem if not source.startswith("<") else ""
-        scn = scn.model_copy(update={"name": stem or "unnamed"})
-    scn._source = source
-    for check in _CHECKS:
-        check(scn)
+        try:
+            scn = Scenario.model_validate(data)
+        except ValidationError as e:
+            raise _to_scenario_error(e) from None
+        if scn.name is None:
+            stem = Path(source).stem if not source.startswith("<") else ""
+            scn = scn.model_copy(update={"name": stem or "unnamed"})
+        scn._source = source
+        for check in _CHECKS:
+            check(scn)
+    except ScenarioError as e:
+        if ref is not None and _from_fragment(e.field, from_fragment):
+            raise ScenarioError(e.field, f"{e.problem} (from include {ref})") from None
+        raise
     return scn
+
+
+# ------------------------------------------------------------------------------------------
+# include: a plan fragment (e.g. from `simrisk calibrate -o`) under the plan's own keys
+# ------------------------------------------------------------------------------------------
+def _resolve_include(data: dict, source: str):
+    """``include: FRAGMENT.yaml`` (relative to the plan's folder; to the working folder for
+    a plan given as a dict): the fragment's keys with the plan's on top. Mappings merge key by
+    key at every depth, the plan's value winning; anything else (numbers, lists such as
+    ``stress`` or ``tiers``, null) from the plan replaces the fragment's, and a correlation
+    given as a full matrix replaces the other side's correlation whole. A fragment cannot
+    include another. Returns ``(merged, ref, paths)``, ``paths`` the dotted fields whose
+    values came from the fragment alone (to name it in errors)."""
+    if "include" not in data:
+        return data, None, set()
+    ref = data["include"]
+    if not isinstance(ref, str) or not ref.strip():
+        raise ScenarioError("include", "must be the path of a plan fragment (a YAML file)")
+    base = Path(source).parent if not source.startswith("<") else Path.cwd()
+    path = Path(ref).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError("include", f"{ref}: no such file ({path})") from None
+    except IsADirectoryError:
+        raise ScenarioError("include", f"{ref}: is a directory, not a YAML file") from None
+    except UnicodeDecodeError:
+        raise ScenarioError("include", f"{ref}: is not UTF-8 text") from None
+    except OSError as e:
+        raise ScenarioError("include", f"{ref}: cannot read ({e.strerror or e})") from None
+    frag = load_yaml(text, str(path))
+    if frag is None:
+        raise ScenarioError("include", f"{ref}: is empty")
+    if not isinstance(frag, dict):
+        raise ScenarioError("include", f"{ref}: must be a mapping of plan keys, not a "
+                                       f"{_kind(frag)}")
+    if "include" in frag:
+        raise ScenarioError("include", f"{ref}: a fragment cannot include another")
+    plan = {k: v for k, v in data.items() if k != "include"}
+    paths: set = set()
+    return _merge(frag, plan, "", paths), ref, paths
+
+
+def _merge(base: dict, over: dict, path: str, from_base: set) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        if (isinstance(old, dict) and isinstance(value, dict)
+                and not (key == "correlation" and "<matrix>" in (_correlation_form(old),
+                                                                 _correlation_form(value)))):
+            out[key] = _merge(old, value, _join(path, key), from_base)
+        else:
+            out[key] = value
+    for key in base:
+        if key not in over:
+            from_base.add(_join(path, key))
+    return out
+
+
+def _from_fragment(field: str, from_base: set) -> bool:
+    """Whether the dotted ``field`` (or a key above it) came from the fragment alone."""
+    for m in re.finditer(r"[.\[]", field + "."):
+        if field[:m.start()] in from_base:
+            return True
+    return False
 
 
 def _kind(v: Any) -> str:

@@ -42,9 +42,12 @@ Search
 ------
 1. A coarse geometric grid over [min, max] (plus the scenario's own capital) at ``coarse_paths``
    (a whole number of blocks, about 1/8 of the paths).
-2. Refinement near the answer only, at the full paths: (a) coarse points at or above a failing
-   point whose 95% interval still contains the target level are extended; (b) the ends of each
-   bracket (largest failing point, next point) still to be narrowed are extended; (c) each
+2. Refinement near the answer only, up a ladder of path counts (the coarse count, doubling, then
+   the full paths; a point climbs one rung at a time, reusing its blocks, so it costs nothing
+   extra and stops where its side of the target is settled): (a) points at or above a failing
+   point whose 95% interval still contains the target level go a rung up; (b) the ends of each
+   bracket (largest failing point, next point) still to be narrowed go up to the rung below the
+   full paths (an end must be precise enough to aim with); (c) each
    bracket wider than the resolution gets new points: regula falsi in log capital (Illinois
    variant) while it is wide, then two points one resolution apart around the interpolated
    crossing, then the midpoint; (d) finally each answer itself is extended to the full paths.
@@ -474,6 +477,29 @@ RANGE_FRACTION = 0.25
 RANGE_RESOLUTION_CAP = 0.05
 
 
+def _rungs(coarse: int, paths: int) -> list[int]:
+    """The path counts a point climbs through: the coarse count, doubling, then the full paths.
+    A point goes one rung up only while its side of the target is still uncertain, and a rung
+    extends the one below it (its first blocks are reused), so the ladder never costs more than
+    going straight to the full paths -- and saves the rest wherever a point is decided early."""
+    out = [int(coarse)]
+    while out[-1] * 2 < paths:
+        out.append(out[-1] * 2)
+    if out[-1] != paths:
+        out.append(int(paths))
+    return out
+
+
+def _step_up(cc: "CapitalCurve", capitals, rungs: list[int]) -> None:
+    """Evaluate each capital at the next rung above its current path count."""
+    groups: dict = {}
+    for c in capitals:
+        n = cc.point(c).paths
+        groups.setdefault(next(r for r in rungs if r > n), []).append(c)
+    for n, cs in sorted(groups.items()):
+        cc.evaluate(sorted(cs), n)
+
+
 def _resolution(answers: dict, tol: float) -> float:
     """Relative width to which a target's brackets are narrowed: ``tol``, or a quarter of the
     target's current 95% range [optimistic, conservative] when that is wider (at most 5%).
@@ -542,6 +568,8 @@ def size_capital(scenario, targets: Sequence[Target], *, paths: Optional[int] = 
     say(f"coarse grid: {len(caps)} capitals from {_money_txt(lo)} to {_money_txt(hi)}, "
         f"{coarse_paths:,} paths each")
     cc.evaluate(caps, coarse_paths)
+    rungs = _rungs(coarse_paths, paths)
+    aim_paths = rungs[-2] if len(rungs) > 2 else paths
 
     # 2. refine near the answers --------------------------------------------------------------
     converged = True
@@ -571,16 +599,18 @@ def size_capital(scenario, targets: Sequence[Target], *, paths: Optional[int] = 
                                      res_t))
         # (a) points whose side of the target is still uncertain, at or above a failing point
         if undecided:
-            say(f"refining {len(undecided)} point(s) near the answer to {paths:,} paths")
-            cc.evaluate(sorted(undecided), paths)
+            say(f"refining {len(undecided)} point(s) near the answer, a rung up the ladder "
+                f"{'/'.join(f'{r:,}' for r in rungs)} paths")
+            _step_up(cc, undecided, rungs)
             continue
         # (b) new points inside brackets wider than the tolerance, interpolated between
-        # endpoints at the full paths (a coarse endpoint is too noisy to aim with)
+        # endpoints at the rung below the full paths at least (a coarse endpoint is too noisy
+        # to aim with)
         ends = {p.capital for _, t, crit, lp, hp, r in brackets for p in (lp, hp)
-                if p.paths < paths and _proposals(cc, lp, hp, t, crit, r)}
+                if p.paths < aim_paths and _proposals(cc, lp, hp, t, crit, r)}
         if ends:
-            say(f"refining {len(ends)} bracket end(s) to {paths:,} paths")
-            cc.evaluate(sorted(ends), paths)
+            say(f"refining {len(ends)} bracket end(s), a rung up")
+            _step_up(cc, ends, rungs)
             continue
         new: set = set()
         wide_done: set = set()
@@ -609,8 +639,9 @@ def size_capital(scenario, targets: Sequence[Target], *, paths: Optional[int] = 
             converged = False
             break
         if merged:
-            say(f"narrowing: {len(merged)} new capital(s) at {paths:,} paths")
-            cc.evaluate(merged, paths)
+            # new points start at the coarse count and climb the ladder while undecided (a)
+            say(f"narrowing: {len(merged)} new capital(s)")
+            cc.evaluate(merged, coarse_paths)
             continue
         # (c) finally, the answers themselves at the full paths (re-checked next round)
         answers = {c for c in answers if cc.points[c].paths < paths}

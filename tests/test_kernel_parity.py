@@ -8,7 +8,7 @@ import pytest
 
 from plan_factory import make_plan, random_plan, streams
 from simcore import _kernel, _kernel_python
-from simcore._plan import BlockOutput, BOTH, STOP_ATR, TARGET_R
+from simcore._plan import BlockOutput, BOTH, STOP_ATR, STOP_FIXED, TARGET_R
 
 FIELDS = BlockOutput.PER_PATH + BlockOutput.PER_BLOCK
 
@@ -106,3 +106,55 @@ def test_entry_whose_stop_would_be_at_or_below_zero_is_skipped():
     assert_identical(ko, po)
     assert ko.trades.sum() == 0
     assert ko.m_skip[0, 0] == 16 * 30
+
+
+@pytest.mark.parametrize("spd", [1, 2, 12])
+@pytest.mark.parametrize("width", [0.05, 0.2, 1.0, 5.0])
+def test_parity_narrow_corridors(spd, width):
+    """Stops and targets whose corridor is 0.05-5 step sds wide, so both barriers are within
+    reach of most steps and the corridor law's series decides (beyond-barrier end points
+    included): kernel and twin must agree to the bit, with regimes, a stress window and fat
+    tails changing the step's volatility."""
+    price = np.array([100.0, 50.0])
+    sigma = np.array([0.2, 0.35])
+    step_sd = price * sigma / np.sqrt(252 * spd)
+    r = np.array([2.0, 0.5])
+    stop = width * step_sd / (1.0 + r)              # corridor = stop x (1 + r)
+    plan = make_plan(
+        M=2, n_days=15, spd=spd, capital=1e6, price=price, sigma=sigma,
+        corr=[[1, 0.4], [0.4, 1]], dir_mode=[BOTH, 1], stop_kind=[STOP_FIXED] * 2,
+        stop_val=stop, target_kind=[TARGET_R] * 2, target_val=r, alpha=[0.5, -0.3],
+        im=[1.0], mm=[0.5], comm=[0.0],
+        regimes=([np.eye(2), [[1, 0.8], [0.8, 1]]], [1.0, 2.0], [[0.9, 0.1], [0.3, 0.7]], 0),
+        window=(5, 9), window_volmult=[3.0, 3.0], student_nu=5.0)
+    ko, po = run_both(plan, 16, int(100 * width) + spd)
+    assert ko.trades.sum() > 16 * 15 * spd // 2
+    assert_identical(ko, po)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("case", ["alpha", "gap"])
+def test_nonfinite_state_is_flagged_and_stops_the_path(case):
+    """A runaway drift (a huge alpha while a trade is open) or an absurd gap overflows the
+    price: kernel and twin flag the same paths as non-finite and stop them there, and the
+    runner refuses to report the run (SPEC: a broken path is never a result)."""
+    from simcore.errors import SimulationError
+    from simcore.runner import simulate
+    if case == "alpha":
+        plan = make_plan(n_days=30, alpha=[5e4], stop_kind=[STOP_FIXED], stop_val=[0.001],
+                         target_kind=[TARGET_R], target_val=[2.0])
+    else:
+        plan = make_plan(n_days=30, gaps=([0.3], [400.0], [50.0]))
+    ko, po = run_both(plan, 16, 3)
+    assert_identical(ko, po)
+    assert ko.nonfinite.all()
+    with pytest.raises(SimulationError, match="non-finite"):
+        simulate(plan, 50, 1, jobs=1)
+
+
+def test_finite_plans_flag_nothing():
+    for seed in range(10):
+        plan = random_plan(seed)
+        ko = BlockOutput.allocate(plan, 24)
+        _kernel.simulate_block(plan, streams(seed), ko)
+        assert not ko.nonfinite.any()
