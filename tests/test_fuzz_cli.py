@@ -31,6 +31,9 @@ from simcore.scenario import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BASES = {p.name: load_yaml(p.read_text()) for p in sorted((ROOT / "scenarios").glob("*.yaml"))}
+for _data in BASES.values():            # the fuzz writes plans elsewhere: absolute includes
+    if isinstance(_data.get("include"), str):
+        _data["include"] = str(ROOT / "scenarios" / _data["include"])
 FUZZ_EXAMPLES = int(os.environ.get("SIMRISK_FUZZ_EXAMPLES", "400"))
 FUZZ_EXAMPLES_SLOW = 3000
 
