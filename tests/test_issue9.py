@@ -585,3 +585,10 @@ def test_estimate_times_the_kernel_only_for_runs_that_may_be_long():
     assert big.asset_steps == 10**8 * 40 * 2
     assert 1e-10 < big.per_asset_step < 1e-5 and big.seconds == pytest.approx(big.cpu_seconds)
     assert big.memory > 10**8 * 48
+
+
+def test_horizon_option_on_a_plan_with_an_include():
+    r = cli("run", ROOT / "scenarios" / "15k_calibrated.yaml", "--horizon", "10", "--paths",
+            "64", "--json")
+    assert r.exit_code == 0, r.output
+    assert strict_json(r.stdout)["horizon_days"] == 10
