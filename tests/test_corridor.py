@@ -27,7 +27,7 @@ from simcore._kernel_python import BRIDGE_QMAX, EXIT_STOP, EXIT_TARGET
 from simcore._plan import BOTH, LONG, SHORT
 from simcore.edge import solve_alpha
 from test_statistics import (K_SE, SCALES, binomial_se, check_close, check_target_first,
-                             log_barriers, report, run, single_trade_plan)
+                             report, run, single_trade_plan, solved_win_rate_expected)
 
 IMPLS = [pytest.param(_kernel_python.exit_decision, id="twin"),
          pytest.param(_kernel.step_exit, id="kernel")]
@@ -323,14 +323,6 @@ def test_solved_win_rate_realized_at_one_step_a_day_with_tight_stops(direction, 
     plan = single_trade_plan(n_days=3, price=p0, sigma=sigma, mu=mu, stop_dist=D, r_multiple=r,
                              direction=direction, alpha=alpha)
     out = run(plan, paths, seed=9900 + 10 * int(direction) + scale)
-    if direction == BOTH:
-        from test_statistics import two_barrier_up_first
-        probs = []
-        for d in (1, -1):
-            a, b = log_barriers(d, p0, D, r * D)
-            probs.append(two_barrier_up_first((mu - 0.5 * sigma ** 2) * d + alpha, sigma, a, b))
-        expected = 0.5 * (probs[0] + probs[1])
-    else:
-        expected = p
+    expected = solved_win_rate_expected(direction, p0, mu, sigma, D, r, alpha, p)
     name = {LONG: "long", SHORT: "short", BOTH: "both"}[direction]
     check_target_first(f"tight_stop_win_rate[{name}]", expected, out, plan, D, r, alpha=alpha)

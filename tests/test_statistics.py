@@ -136,6 +136,18 @@ def two_barrier_up_first(nu, sigma, a, b):
     return math.expm1(th * a) / (math.expm1(th * a) - math.expm1(-th * b))
 
 
+def solved_win_rate_expected(direction, p0, mu, sigma, D, r, alpha, p):
+    """What a trade with the solver's alpha wins from p0: the stated p for long or short; for
+    both, the mean of the long and short closed-form probabilities at the solver's mean alpha."""
+    if direction != BOTH:
+        return p
+    probs = []
+    for d in (1, -1):
+        a, b = log_barriers(d, p0, D, r * D)
+        probs.append(two_barrier_up_first((mu - 0.5 * sigma ** 2) * d + alpha, sigma, a, b))
+    return 0.5 * (probs[0] + probs[1])
+
+
 def log_barriers(direction, p0, stop_dist, target_dist):
     """Log distances (stop, target) of the barriers from p0 along the trade's direction."""
     stop, target = p0 - direction * stop_dist, p0 + direction * target_dist
@@ -386,14 +398,7 @@ def test_solved_alpha_gives_stated_win_rate(direction, scale):
     plan = single_trade_plan(n_days=days, price=p0, sigma=sigma, mu=mu, stop_dist=D,
                              r_multiple=r, direction=direction, alpha=alpha)
     out = run(plan, paths, seed=7000 + 10 * int(direction) + scale)
-    if direction == BOTH:
-        probs = []
-        for d in (1, -1):
-            a, b = log_barriers(d, p0, D, r * D)
-            probs.append(two_barrier_up_first((mu - 0.5 * sigma ** 2) * d + alpha, sigma, a, b))
-        expected = 0.5 * (probs[0] + probs[1])
-    else:
-        expected = p
+    expected = solved_win_rate_expected(direction, p0, mu, sigma, D, r, alpha, p)
     name = {LONG: "long", SHORT: "short", BOTH: "both"}[direction]
     check_target_first(f"solved_alpha_win_rate[{name}]", expected, out, plan, D, r,
                        alpha=alpha, stated=p)
