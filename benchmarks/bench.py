@@ -7,9 +7,9 @@ one draws a normal shock and an exit uniform, moves a price, and runs the tradin
 Run from the repository root, after building the kernel in place:
 
     python setup.py build_ext --inplace
-    python benchmarks/bench.py             # the default run: a few minutes on 2 cores
+    python benchmarks/bench.py             # the default run: about five minutes on 2 cores
     python benchmarks/bench.py --full      # + 1M paths x 756 days x 4 markets (the example
-                                           #   scenario as is): peak RSS, ~10 min on 2 cores
+                                           #   scenario as is): peak RSS, a few minutes on 2 cores
     python benchmarks/bench.py --quick     # small sizes, a smoke test (~1 min)
 
 It is not part of the test suite. Sections:
