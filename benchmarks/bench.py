@@ -28,7 +28,7 @@ It is not part of the test suite. Sections:
    cost per asset-step stays flat, peak RSS grows at most linearly in paths.
 4. The whole ``simrisk run`` process on the example scenario at 10k paths (wall time) and
    its fixed cost (the same command at 1 path: interpreter, imports, scenario, solver).
-5. With ``--full``: the example scenario as is (756 days x 12 steps x 4 markets) at 1M paths.
+5. With ``--full``: the example scenario as is (756 days x 1 step x 4 markets) at 1M paths.
 
 Figures depend on the machine and on what else it runs; the table in docs/performance.md is
 from one run of this script.
