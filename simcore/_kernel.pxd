@@ -6,8 +6,6 @@ from numpy.random cimport bitgen_t
 cdef extern from "numpy/random/distributions.h":
     # numpy's own generators (libnpyrandom): the same algorithms, hence the same numbers,
     # as Generator.standard_normal / .random / .standard_gamma on the same BitGenerator.
-    void random_standard_normal_fill(bitgen_t *bitgen_state, Py_ssize_t cnt, double *out) nogil
-    void random_standard_uniform_fill(bitgen_t *bitgen_state, Py_ssize_t cnt, double *out) nogil
     double random_standard_gamma(bitgen_t *bitgen_state, double shape) nogil
 
 cdef extern from "_pcg64.h":
@@ -19,7 +17,6 @@ cdef extern from "_pcg64.h":
                                  simrisk_u128 *c_out) nogil
     void simrisk_pcg64_next_path(simrisk_pcg64 *next, simrisk_u128 a, simrisk_u128 c,
                                  simrisk_pcg64 *out) nogil
-    uint64_t simrisk_pcg64_next64(simrisk_pcg64 *r) nogil
     double simrisk_pcg64_double(simrisk_pcg64 *r) nogil
     void simrisk_pcg64_seed(simrisk_pcg64 *r, uint64_t state_hi, uint64_t state_lo,
                             uint64_t inc_hi, uint64_t inc_lo) nogil
@@ -30,7 +27,6 @@ cdef extern from "_ziggurat.h":
     # Generator.standard_normal, number for number, on the same BitGenerator.
     # counts: NULL, or int64[4] tallies of the slow paths (see the header).
     enum: SIMRISK_ZIG_NCOUNTS
-    double simrisk_standard_normal(bitgen_t *bg, int64_t *counts) nogil
     void simrisk_standard_normal_fill(bitgen_t *bg, Py_ssize_t cnt, double *out,
                                       int64_t *counts) nogil
     double simrisk_standard_normal_pcg(simrisk_pcg64 *pcg, bitgen_t *bg, int64_t *counts) nogil

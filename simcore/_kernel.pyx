@@ -7,11 +7,15 @@ The whole block runs without the GIL, so blocks run in parallel threads.
 
 How it is made fast without changing a single bit of the results (docs/performance.md):
 
-* Normal shocks come from numpy's own ziggurat compiled inline (``_ziggurat.h``): the
-  same numbers as ``Generator.standard_normal``, at less than half of its cost.
-* Each step's shocks, exit uniforms and entry coins are drawn path by path, just before
-  the path uses them (each stream still yields its numbers in the documented order: path
-  after path, markets innermost); dead paths still draw their share.
+* Each path draws from its own stretch of its block's PCG64 streams (the twin's
+  ``path_stream``), by numpy's PCG64 compiled inline (``_pcg64.h``) and numpy's ziggurat
+  compiled inline (``_ziggurat.h``): the same numbers as numpy's ``Generator``, without an
+  indirect call per number. A path runs from its first step to its last before the next one
+  starts, so its state stays in the first-level cache; a ruined path stops drawing.
+* Exit tests skip ``exp()`` where the uniform's binary exponent already decides them
+  (``below_exp``, ``above_one_minus_exp``); an entry whose limits certainly allow the tier's
+  count skips the sizing divisions (``at_least``); the ATR's ``sqrt`` is taken only where an
+  ATR stop needs it (``mkt_sq``).
 * A path's state is an array of ``Mkt`` records, markets innermost, so one path's markets
   share a few cache lines.
 * Whatever does not depend on the path -- the volatility after multipliers, ``sig*sqrt(dt)``,
