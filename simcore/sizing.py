@@ -930,8 +930,9 @@ def plot_sizing(res: dict, path: str) -> None:
         ax.plot(caps[full], p[full], "o", color="tab:blue", ms=3,
                 label=f"{res['paths']:,} paths")
         if (~full).any():
+            fewer = sorted({r["paths"] for r, f in zip(curve, full) if not f})
             ax.plot(caps[~full], p[~full], "o", mfc="none", color="tab:blue", ms=4,
-                    label=f"{res['coarse_paths']:,} paths (coarse)")
+                    label=f"{'/'.join(f'{n:,}' for n in fewer)} paths (decided early)")
         for t in tlist:
             ax.axhline(t["level"], color="tab:red", lw=1, ls="--", label=t["label"])
             for crit, style, name in (("point", "-", "point"),
