@@ -332,3 +332,24 @@ def test_table_and_plot_functions(tmp_path):
     json.dumps(res, allow_nan=False)
     plot_sizing(res, str(tmp_path / "x.png"))
     assert (tmp_path / "x.png").read_bytes()[:4] == b"\x89PNG"
+
+
+
+def test_notes_say_when_the_conservative_answer_is_not_monotone():
+    """On the example plan ruin rises to a hump near $6,000-$8,500 and falls again, so the
+    conservative (95%) criterion also holds below its answer: the text notes say so, with the
+    capitals of the JSON's ``holds_below`` and bracket (they used to cover the point answer
+    only)."""
+    from pathlib import Path
+
+    from simcore.scenario import load_scenario
+    from simcore.sizing import make_targets, size_capital
+    scn = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "5k_four_asset.yaml")
+    res = size_capital(scn, make_targets(build_plan(scn), max_ruin=0.01), paths=2048, seed=7,
+                       jobs=2)
+    cons = res["targets"][0]["conservative"]
+    assert cons["status"] == "ok" and cons["holds_below"] is not None
+    assert cons["holds_below"] < cons["bracket"][0] < cons["capital"]
+    note = [n for n in res["notes"] if "conservative (95%) criterion is not monotone" in n]
+    assert len(note) == 1
+    assert f"${cons['holds_below']:,.0f}" in note[0] and f"${cons['bracket'][0]:,.0f}" in note[0]
