@@ -752,7 +752,7 @@ def _result(scenario, plan: Plan, cc: CapitalCurve, targets, paths, coarse_paths
                          f"{_money_txt(hb)}), but not at {_money_txt(e['point']['bracket'][0])}")
         hc = e["conservative"]["holds_below"]
         if hc is not None and e["conservative"]["status"] == "ok":
-            notes.append(f"{e['label']}: the conservative (95%) criterion is not monotone either "
+            notes.append(f"{e['label']}: the conservative (95%) criterion is not monotone "
                          f"-- also met at {_money_txt(hc)} and some lower capitals, but not at "
                          f"{_money_txt(e['conservative']['bracket'][0])}")
     if not converged:

@@ -350,6 +350,6 @@ def test_notes_say_when_the_conservative_answer_is_not_monotone():
     cons = res["targets"][0]["conservative"]
     assert cons["status"] == "ok" and cons["holds_below"] is not None
     assert cons["holds_below"] < cons["bracket"][0] < cons["capital"]
-    note = [n for n in res["notes"] if "conservative (95%) criterion is not monotone" in n]
+    note = [n for n in res["notes"] if "conservative (95%) criterion is not monotone --" in n]
     assert len(note) == 1
     assert f"${cons['holds_below']:,.0f}" in note[0] and f"${cons['bracket'][0]:,.0f}" in note[0]
