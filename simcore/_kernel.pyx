@@ -848,14 +848,18 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
     return status
 
 
-def _pcg64_state(bit_generator):
-    """The 128-bit state and increment of a fresh numpy PCG64 (its public ``state``)."""
+cdef int _seed_from(bit_generator, simrisk_pcg64 *out) except -1:
+    """Load ``out`` with the 128-bit state and increment of a fresh numpy PCG64, read through
+    its public ``state`` (never numpy's private structures)."""
     st = bit_generator.state
     if st.get("bit_generator") != "PCG64":
         raise TypeError(f"streams: PCG64 bit generators expected, got {st.get('bit_generator')!r}")
     if st.get("has_uint32"):
         raise ValueError("streams: a PCG64 with a buffered 32-bit draw (not a fresh stream)")
-    return st["state"]
+    M64 = (1 << 64) - 1
+    state, inc = st["state"]["state"], st["state"]["inc"]
+    simrisk_pcg64_seed(out, (state >> 64) & M64, state & M64, (inc >> 64) & M64, inc & M64)
+    return 0
 
 
 def simulate_block(plan, streams, out):
@@ -996,11 +1000,8 @@ def simulate_block(plan, streams, out):
     streams = tuple(streams)
     if len(streams) != N_STREAMS:
         raise ValueError(f"streams: expected {N_STREAMS} BitGenerators, got {len(streams)}")
-    M64 = (1 << 64) - 1
     for b in range(N_STREAMS):
-        st = _pcg64_state(streams[b])
-        simrisk_pcg64_seed(&blk[b], (st["state"] >> 64) & M64, st["state"] & M64,
-                           (st["inc"] >> 64) & M64, st["inc"] & M64)
+        _seed_from(streams[b], &blk[b])
     # the block's streams are only read: path p draws from each one advanced by p * 2^64
     with nogil:
         status = run_block(&P, &O, blk, n)
@@ -1061,10 +1062,7 @@ def path_doubles(bit_generator, Py_ssize_t p, Py_ssize_t n, bint normal=False):
     cdef double[::1] view
     if n < 0 or p < 0:
         raise ValueError("p and n must be >= 0")
-    M64 = (1 << 64) - 1
-    st = _pcg64_state(bit_generator)
-    simrisk_pcg64_seed(&blk, (st["state"] >> 64) & M64, st["state"] & M64,
-                       (st["inc"] >> 64) & M64, st["inc"] & M64)
+    _seed_from(bit_generator, &blk)
     nxt = blk
     simrisk_pcg64_path_jump(&blk, &a, &c)
     for k in range(p + 1):
