@@ -78,6 +78,11 @@ cdef struct PlanC:
     double slip_ticks
     double ruin_level
     double ruin_dd
+    int corr_action             # 0 off, 1 scale_risk, 2 one_per_pair
+    int corr_every
+    int corr_window
+    double corr_limit
+    double corr_scale
 
 
 cdef struct OutC:
@@ -105,4 +110,9 @@ cdef struct OutC:
     int64_t *m_beyond_1r
     int64_t *regime_days
     int64_t *regime_spells
+    int64_t *m_corr_skip
+    int64_t *m_corr_reduced
+    int32_t *corr_reviews
+    int32_t *corr_flagged
+    int32_t *corr_days
     double *equity             # [n, n_days + 1] or NULL

@@ -63,6 +63,9 @@ cdef enum:
     EXIT_FORCED = 4
     EXIT_END = 5
     EXIT_GAP = 6
+    CORR_OFF = 0
+    CORR_SCALE = 1
+    CORR_ONE_PER_PAIR = 2
 
 
 cdef struct Mkt:
@@ -119,6 +122,13 @@ cdef struct State:
     # this path's draws at a day boundary [M]
     double *u_gap
     double *z_gap
+    # the correlation review (NULL when off); paths run one at a time, so one ring serves the
+    # block: the last W daily log returns per market [M * W], market-major
+    double *ring
+    int8_t *flag        # [M * M] pair (i, j) flagged at the last review
+    int8_t *mflag       # [M] market in a flagged pair
+    double *cmean       # [M] review scratch: means ...
+    double *csxx        # [M] ... and centred sums of squares
 
 
 cdef inline void close_pos(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_ssize_t i,
@@ -458,6 +468,81 @@ cdef inline int exit_decision(int s, double x0, double x1, bint has_stop, double
     return 0
 
 
+# ---- the correlation review (the twin's functions of the same names) --------------------------
+# The Pearson sums are recomputed from the ring at each review (reviews are rare): exact for the
+# window, in the twin's order of operations (slots k = 0 .. W - 1).
+
+cdef inline bint is_review_day(Py_ssize_t day, int every, int W) noexcept nogil:
+    return day % every == 0 and day >= W
+
+
+cdef inline double pair_correlation(double sxy, double sxx, double syy) noexcept nogil:
+    cdef double den = sqrt(sxx * syy)
+    cdef double r
+    if not (den > 0.0 and den < INFINITY):
+        return 0.0
+    r = sxy / den
+    if r > 1.0:
+        r = 1.0
+    elif r < -1.0:
+        r = -1.0
+    return r
+
+
+cdef inline void ring_moments(const double *ring, Py_ssize_t M, Py_ssize_t W, double *mean,
+                              double *sxx) noexcept nogil:
+    cdef Py_ssize_t i, k
+    cdef double s, mi, ss, dx
+    for i in range(M):
+        s = 0.0
+        for k in range(W):
+            s += ring[i * W + k]
+        mi = s / W
+        ss = 0.0
+        for k in range(W):
+            dx = ring[i * W + k] - mi
+            ss += dx * dx
+        mean[i] = mi
+        sxx[i] = ss
+
+
+cdef inline double ring_pair_r(const double *ring, Py_ssize_t W, Py_ssize_t i, Py_ssize_t j,
+                               const double *mean, const double *sxx) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef double sxy = 0.0
+    for k in range(W):
+        sxy += (ring[i * W + k] - mean[i]) * (ring[j * W + k] - mean[j])
+    return pair_correlation(sxy, sxx[i], sxx[j])
+
+
+cdef inline int corr_review(State *S, Py_ssize_t M, Py_ssize_t W, double limit) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef int nf = 0
+    cdef int8_t f
+    ring_moments(S.ring, M, W, S.cmean, S.csxx)
+    for i in range(M):
+        S.mflag[i] = 0
+    for i in range(M):
+        for j in range(i + 1, M):
+            f = 1 if ring_pair_r(S.ring, W, i, j, S.cmean, S.csxx) >= limit else 0
+            S.flag[i * M + j] = f
+            S.flag[j * M + i] = f
+            if f:
+                S.mflag[i] = 1
+                S.mflag[j] = 1
+                nf += 1
+    return nf
+
+
+cdef inline bint pair_partner_open(const int8_t *flag, Py_ssize_t M, Py_ssize_t i,
+                                   const Mkt *mk) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(M):
+        if flag[i * M + j] and mk[j].is_open:
+            return True
+    return False
+
+
 cdef enum:
     RNG_SHOCKS = 0
     RNG_EXITS = 1
@@ -504,6 +589,10 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
     cdef int s, sk, tk, tr, hit, nq, reason, qs
     cdef double E, sum_im, sum_mm, Pr, D, slip, den, n_tier, n_risk, n_cap, n_funds, nd, fill
     cdef double stop, target, ts, e, sig, v, rr
+    cdef bint corr_on = P.corr_action != CORR_OFF, scaled
+    cdef Py_ssize_t W = P.corr_window if corr_on else 0
+    cdef int nflag = 0
+    cdef double rpt, nd0, n_risk0
     cdef const double *L
     cdef const double *Lrow
     cdef const MktConst *mcp
@@ -538,10 +627,24 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
     S.u_dir = <double*>calloc(M, sizeof(double))
     S.u_gap = <double*>calloc(M, sizeof(double))
     S.z_gap = <double*>calloc(M, sizeof(double))
+    S.ring = NULL
+    S.flag = NULL
+    S.mflag = NULL
+    S.cmean = NULL
+    S.csxx = NULL
+    if corr_on:
+        S.ring = <double*>calloc(M * W, sizeof(double))
+        S.flag = <int8_t*>calloc(M * M, sizeof(int8_t))
+        S.mflag = <int8_t*>calloc(M, sizeof(int8_t))
+        S.cmean = <double*>calloc(M, sizeof(double))
+        S.csxx = <double*>calloc(M, sizeof(double))
+        if S.ring == NULL or S.flag == NULL or S.mflag == NULL or S.cmean == NULL \
+                or S.csxx == NULL:
+            status = -1
     if (S.alive == NULL or S.cash == NULL or S.peak == NULL or S.E == NULL
             or S.regime == NULL or S.tier == NULL or S.mk == NULL or S.mc == NULL
             or S.z == NULL or S.u_exit == NULL or S.u_dir == NULL
-            or S.u_gap == NULL or S.z_gap == NULL):
+            or S.u_gap == NULL or S.z_gap == NULL or status != 0):
         status = -1
     else:
         market_constants(P, S.mc)
@@ -578,6 +681,12 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
             for b in range(N_STREAMS):
                 simrisk_pcg64_next_path(&nxt[b], ja[b], jc[b], &ps[b])
                 simrisk_pcg64_bitgen(&ps[b], &pb[b])
+            if corr_on:
+                for i in range(M * M):
+                    S.flag[i] = 0
+                for i in range(M):
+                    S.mflag[i] = 0
+                nflag = 0
             for t in range(T):
                 d = t // P.spd
                 k = t - d * P.spd
@@ -640,10 +749,23 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                     c = P.tier_contract[tr * M + i]
                     if c < 0 or P.tier_max[tr * M + i] <= 0:
                         continue
+                    if (P.corr_action == CORR_ONE_PER_PAIR and S.mflag[i]
+                            and pair_partner_open(S.flag, M, i, mk)):
+                        O.m_corr_skip[i] += 1
+                        O.skipped[p] += 1
+                        continue
+                    scaled = P.corr_action == CORR_SCALE and S.mflag[i] != 0
+                    if scaled:
+                        rpt = P.risk_per_trade * P.corr_scale
+                    else:
+                        rpt = P.risk_per_trade
                     if fresh_E:
                         E = path_equity(P, &S, p)
                         fresh_E = False
-                    qs = quick_skip(P, m, i, c, E, &reason)
+                    if scaled:
+                        qs = QS_UNSURE      # a scaled entry takes the exact computation
+                    else:
+                        qs = quick_skip(P, m, i, c, E, &reason)
                     if qs != QS_SKIP:
                         if not have_sum_im:
                             have_sum_im = True
@@ -671,14 +793,14 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                     slip = P.slip_ticks * P.tick[c]
                     n_tier = <double>P.tier_max[tr * M + i]
                     den = D * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c]
-                    if ((sk == STOP_NONE or at_least(P.risk_per_trade * E, den, n_tier))
+                    if (not scaled and (sk == STOP_NONE or at_least(rpt * E, den, n_tier))
                             and (P.margin_cap >= BIG or at_least(P.margin_cap * E, P.im[c], n_tier))
                             and at_least(E - sum_im, P.im[c], n_tier)):
                         nd = n_tier     # every limit certainly allows the tier's count: the
                                         # twin's min() is n_tier, without the divisions
                     else:
                         if sk != STOP_NONE:
-                            n_risk = floor(P.risk_per_trade * E / den)
+                            n_risk = floor(rpt * E / den)
                         else:
                             n_risk = BIG
                         if P.margin_cap < BIG:
@@ -693,6 +815,24 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                             nd = n_cap
                         if n_funds < nd:
                             nd = n_funds
+                    nd0 = nd
+                    if scaled:
+                        # the count without the review's scaling (twin: nd0)
+                        if sk != STOP_NONE:
+                            n_risk0 = floor(P.risk_per_trade * E / den)
+                        else:
+                            n_risk0 = BIG
+                        nd0 = n_tier
+                        if n_risk0 < nd0:
+                            nd0 = n_risk0
+                        if n_cap < nd0:
+                            nd0 = n_cap
+                        if n_funds < nd0:
+                            nd0 = n_funds
+                    if nd <= 0.0 and nd0 > 0.0:     # the review skipped it
+                        O.m_corr_skip[i] += 1
+                        O.skipped[p] += 1
+                        continue
                     if nd <= 0.0:
                         if n_risk <= 0.0:
                             reason = SKIP_RISK
@@ -709,6 +849,8 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                         O.m_skip[i * 3 + SKIP_RISK] += 1
                         O.skipped[p] += 1
                         continue
+                    if nd < nd0:
+                        O.m_corr_reduced[i] += 1
                     m.is_open = 1
                     m.dsel = 1 if s > 0 else 2
                     m.pc = <int32_t>c
@@ -822,6 +964,8 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                         m.s2 += (rr * rr - m.s2) * WILDER_W
                         m.sq = sqrt(m.s2)
                         m.lclose = m.logp
+                        if corr_on:
+                            S.ring[i * W + (day - 1) % W] = rr
                         if not isfinite(m.s2):
                             finite = False
                     if not finite:
@@ -834,6 +978,14 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                     O.regime_days[S.regime[p]] += 1
                     if record:
                         O.equity[p * ND1 + day] = E
+                    if corr_on:
+                        if nflag > 0:
+                            O.corr_days[p] += 1
+                        if is_review_day(day, P.corr_every, <int>W):
+                            nflag = corr_review(&S, M, W, P.corr_limit)
+                            O.corr_reviews[p] += 1
+                            if nflag > 0:
+                                O.corr_flagged[p] += 1
 
             # ---- horizon: close what is open at the last price, no slippage -----------------
             if S.alive[p]:
@@ -845,6 +997,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
     free(S.alive); free(S.cash); free(S.peak); free(S.E); free(S.regime); free(S.tier)
     free(S.mk); free(S.mc); free(S.z); free(S.u_exit); free(S.u_dir)
     free(S.u_gap); free(S.z_gap)
+    free(S.ring); free(S.flag); free(S.mflag); free(S.cmean); free(S.csxx)
     return status
 
 
@@ -907,12 +1060,16 @@ def simulate_block(plan, streams, out):
     cdef int64_t[::1] m_skip = out.m_skip.reshape(-1)
     cdef int64_t[::1] m_gap_fills = out.m_gap_fills, m_beyond_1r = out.m_beyond_1r
     cdef int64_t[::1] regime_days = out.regime_days, regime_spells = out.regime_spells
+    cdef int64_t[::1] m_corr_skip = out.m_corr_skip, m_corr_reduced = out.m_corr_reduced
+    cdef int32_t[::1] corr_reviews = out.corr_reviews, corr_flagged = out.corr_flagged
+    cdef int32_t[::1] corr_days = out.corr_days
     cdef double[::1] equity
 
     if n == 0:
         return out
     for name in ("ruin_day", "blown", "margin_calls", "trades", "wins", "skipped",
-                 "final_equity", "peak_equity", "max_dd", "nonfinite"):
+                 "final_equity", "peak_equity", "max_dd", "nonfinite", "corr_reviews",
+                 "corr_flagged", "corr_days"):
         if getattr(out, name).shape[0] != n:
             raise ValueError(f"out.{name}: expected length {n}")
     if out.tier_day.shape != (n, plan.K):
@@ -965,6 +1122,13 @@ def simulate_block(plan, streams, out):
     P.slip_ticks = plan.slip_ticks
     P.ruin_level = plan.ruin_level
     P.ruin_dd = plan.ruin_dd
+    P.corr_action = plan.corr_action
+    P.corr_every = plan.corr_every
+    P.corr_window = plan.corr_window
+    P.corr_limit = plan.corr_limit
+    P.corr_scale = plan.corr_scale
+    if P.corr_action != CORR_OFF and (P.corr_every < 1 or P.corr_window < 3):
+        raise ValueError("plan.corr_every must be >= 1 and plan.corr_window >= 3")
 
     O.ruined = &ruined[0]
     O.ruin_day = &ruin_day[0]
@@ -989,6 +1153,11 @@ def simulate_block(plan, streams, out):
     O.m_beyond_1r = &m_beyond_1r[0]
     O.regime_days = &regime_days[0]
     O.regime_spells = &regime_spells[0]
+    O.m_corr_skip = &m_corr_skip[0]
+    O.m_corr_reduced = &m_corr_reduced[0]
+    O.corr_reviews = &corr_reviews[0]
+    O.corr_flagged = &corr_flagged[0]
+    O.corr_days = &corr_days[0]
     if out.equity.shape[0] > 0:
         if out.equity.shape != (n, plan.n_days + 1):
             raise ValueError("out.equity: wrong shape")

@@ -51,6 +51,14 @@ E. accounting: equity ``E = cash + open P&L`` (a non-finite E -- an overflow -- 
    if a stated rule fires too.
 F. day end (last step of a day): ATR's EWMA takes the day's squared log return; tiers
    reached today are recorded; the current tier is re-evaluated with demotion buffers.
+   With ``rules.correlation_review`` (``plan.corr_action != CORR_OFF``): the day's log
+   return goes into the path's ring of the last ``corr_window`` returns per market; a day
+   traded under a flag is counted; on review days (``day % corr_every == 0`` and
+   ``day >= corr_window``) every pair's Pearson correlation is recomputed from the ring
+   (``corr_review``) and pairs at or above ``corr_limit`` are flagged until the next review.
+   The flags act on entries from the next step on (B): ``scale_risk`` sizes a flagged market
+   with ``risk_per_trade * corr_scale``; ``one_per_pair`` skips (reason ``correlation``) an
+   entry while the other market of a flagged pair holds a position. No random numbers.
 At the horizon, open positions close at the last price (no slippage) and count as trades.
 """
 from __future__ import annotations
@@ -59,7 +67,7 @@ import math
 
 import numpy as np
 
-from ._plan import (BOTH, SKIP_FUNDS, SKIP_MARGIN_CAP, SKIP_RISK, STOP_ATR, STOP_FIXED,
+from ._plan import (BOTH, CORR_OFF, CORR_ONE_PER_PAIR, CORR_SCALE, SKIP_CORR, SKIP_FUNDS, SKIP_MARGIN_CAP, SKIP_RISK, STOP_ATR, STOP_FIXED,
                     STOP_NONE, TARGET_FIXED, TARGET_NONE, TARGET_R, BlockOutput, Plan)
 
 ATR_K = math.sqrt(8.0 / math.pi)   # E[high - low] of a Brownian day = sqrt(8/pi) * P * s
@@ -127,6 +135,15 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
     # open position per market: None, or a dict
     pos = [[None] * M for _ in range(n)]
     next_entry = [[0] * M for _ in range(n)]
+    # correlation review: one path at a time, so one ring [M * W] (market-major) and one set of
+    # flags serve the whole block (reset at each path's start; the ring is fully rewritten
+    # before a path's first review, which waits for W returns)
+    corr_on = plan.corr_action != CORR_OFF
+    W = int(plan.corr_window) if corr_on else 0
+    ring = [0.0] * (M * W)
+    flag = [0] * (M * M)     # flag[i * M + j]: pair (i, j) flagged at the last review
+    mflag = [0] * M          # market i is in a flagged pair
+    nflag = 0                # flagged pairs
 
     for p in range(n):
         out.peak_equity[p] = plan.capital
@@ -199,6 +216,12 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
         # ---- this path's own streams: the block's, advanced by p * 2^64 draws ---------------
         rng_shocks, rng_exits, rng_dirs, rng_regimes, rng_gaps, rng_tails = (
             np.random.Generator(path_stream(st, p)) for st in states)
+        if corr_on:
+            for i in range(M * M):
+                flag[i] = 0
+            for i in range(M):
+                mflag[i] = 0
+            nflag = 0
         for t in range(T):
             d, k = divmod(t, spd)
             day = d + 1
@@ -255,6 +278,15 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 c = int(plan.tier_contract[tr, i])
                 if c < 0 or plan.tier_max[tr, i] <= 0:
                     continue
+                if plan.corr_action == CORR_ONE_PER_PAIR and mflag[i] \
+                        and pair_partner_open(flag, M, i, [pos[p][j] is not None for j in range(M)]):
+                    out.m_corr_skip[i] += 1
+                    out.skipped[p] += 1
+                    if on_event is not None:
+                        on_event("skip", path=p, market=i, step=t, reason=SKIP_CORR)
+                    continue
+                scaled = plan.corr_action == CORR_SCALE and mflag[i] != 0
+                rpt = plan.risk_per_trade * plan.corr_scale if scaled else plan.risk_per_trade
                 P = price[p][i]
                 s = int(plan.dir_mode[i])
                 if s == BOTH:
@@ -269,7 +301,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 slip = slip_ticks * tick[c]
                 n_tier = float(plan.tier_max[tr, i])
                 if sk != STOP_NONE:
-                    n_risk = _floor(plan.risk_per_trade * E / (D * pv[c] + slip * pv[c] + 2.0 * comm[c]))
+                    n_risk = _floor(rpt * E / (D * pv[c] + slip * pv[c] + 2.0 * comm[c]))
                 else:
                     n_risk = BIG
                 if plan.margin_cap < BIG:
@@ -278,6 +310,21 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                     n_cap = BIG
                 n_funds = _floor((E - sum_im) / im[c])
                 nd = min(n_tier, n_risk, n_cap, n_funds)
+                nd0 = nd
+                if scaled:
+                    # the count without the review's scaling, to tell reduced / skipped entries
+                    if sk != STOP_NONE:
+                        n_risk0 = _floor(plan.risk_per_trade * E / (D * pv[c] + slip * pv[c] + 2.0 * comm[c]))
+                    else:
+                        n_risk0 = BIG
+                    nd0 = min(n_tier, n_risk0, n_cap, n_funds)
+                if nd <= 0.0 and nd0 > 0.0:
+                    # the unscaled risk would have allowed a contract: the review skipped it
+                    out.m_corr_skip[i] += 1
+                    out.skipped[p] += 1
+                    if on_event is not None:
+                        on_event("skip", path=p, market=i, step=t, reason=SKIP_CORR)
+                    continue
                 if nd <= 0.0:
                     if n_risk <= 0.0:
                         reason = SKIP_RISK
@@ -314,10 +361,14 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                         target = fill + s * plan.target_val[i]
                     if target > 0.0:
                         q["has_target"], q["target"], q["ltarget"] = True, target, math.log(target)
+                if nd < nd0:
+                    out.m_corr_reduced[i] += 1
                 if on_event is not None:
                     on_event("entry", path=p, market=i, step=t, contracts=nq, dir=s, fill=fill,
                              D=D, equity=E, open_im=sum_im, n_tier=n_tier, n_risk=n_risk,
-                             n_cap=n_cap, n_funds=n_funds, im=im[c], tier=tr, contract=c)
+                             n_cap=n_cap, n_funds=n_funds, im=im[c], tier=tr, contract=c,
+                             risk_per_trade=rpt, flagged=bool(mflag[i]) if corr_on else False,
+                             contracts_unscaled=int(nd0))
                 pos[p][i] = q
                 cash[p] -= nq * comm[c]
                 E = E - nq * comm[c] - nq * pv[c] * slip
@@ -410,6 +461,8 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                     r = logp[p][i] - lclose[p][i]
                     s2[p][i] += (r * r - s2[p][i]) * WILDER_W
                     lclose[p][i] = logp[p][i]
+                    if corr_on:
+                        ring[i * W + (day - 1) % W] = r     # the day's close-to-close log return
                     if not math.isfinite(s2[p][i]):   # a log price that overflowed, or its square
                         finite = False
                 if not finite:
@@ -423,6 +476,19 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 out.regime_days[regime[p]] += 1
                 if record:
                     out.equity[p, day] = E
+                if corr_on:
+                    if nflag > 0:
+                        out.corr_days[p] += 1           # this day was traded under a flag
+                    if is_review_day(day, plan.corr_every, W):
+                        nflag = corr_review(ring, M, W, plan.corr_limit, flag, mflag)
+                        out.corr_reviews[p] += 1
+                        if nflag > 0:
+                            out.corr_flagged[p] += 1
+                        if on_event is not None:
+                            on_event("review", path=p, step=t, day=day, flagged=nflag,
+                                     pairs=[(i, j) for i in range(M) for j in range(i + 1, M)
+                                            if flag[i * M + j]],
+                                     r=pair_correlations(ring, M, W))
 
         # ---- horizon: close what is open at the last price, no slippage -----------------------
         if alive[p]:
@@ -531,6 +597,95 @@ def exit_decision(s: int, x0: float, x1: float, has_stop: bool, lstop: float,
     if corridor_series_test(u, True, qt, q0, q1, w, v):
         return EXIT_TARGET
     return 0
+
+
+# ---- the correlation review (rules.correlation_review, SPEC 12) ---------------------------------
+#
+# The Pearson sums are recomputed from the ring at each review (two passes: means, then centred
+# sums) rather than kept as running sums: reviews are rare (every corr_every days), the cost is
+# M * W + M (M - 1) / 2 * W multiply-adds per review, and the result is exact for the window
+# (running sums would drift by cancellation over long horizons). The ring's slots are summed in
+# slot order, k = 0 .. W - 1, in both implementations.
+
+def is_review_day(day: int, every: int, W: int) -> bool:
+    """Review at the end of day ``day`` (1-based): every ``every``-th day, the first once the
+    path has ``W`` daily returns."""
+    return day % every == 0 and day >= W
+
+
+def pair_correlation(sxy: float, sxx: float, syy: float) -> float:
+    """Pearson's r from centred sums; 0 when a market did not move (or a sum overflowed);
+    clamped to [-1, 1] against rounding."""
+    den = math.sqrt(sxx * syy)
+    if not (den > 0.0 and den < math.inf):
+        return 0.0
+    r = sxy / den
+    if r > 1.0:
+        r = 1.0
+    elif r < -1.0:
+        r = -1.0
+    return r
+
+
+def ring_moments(ring, M: int, W: int, mean, sxx) -> None:
+    """Each market's mean and centred sum of squares over the ring (mean[i], sxx[i])."""
+    for i in range(M):
+        s = 0.0
+        for k in range(W):
+            s += ring[i * W + k]
+        mi = s / W
+        ss = 0.0
+        for k in range(W):
+            dx = ring[i * W + k] - mi
+            ss += dx * dx
+        mean[i] = mi
+        sxx[i] = ss
+
+
+def ring_pair_r(ring, W: int, i: int, j: int, mean, sxx) -> float:
+    """Pearson's r of markets i and j over the ring."""
+    sxy = 0.0
+    for k in range(W):
+        sxy += (ring[i * W + k] - mean[i]) * (ring[j * W + k] - mean[j])
+    return pair_correlation(sxy, sxx[i], sxx[j])
+
+
+def corr_review(ring, M: int, W: int, limit: float, flag, mflag) -> int:
+    """One review: flag[i*M+j] = flag[j*M+i] = 1 for pairs with r >= limit (0 otherwise),
+    mflag[i] = 1 for markets in a flagged pair; return the number of flagged pairs."""
+    mean = [0.0] * M
+    sxx = [0.0] * M
+    ring_moments(ring, M, W, mean, sxx)
+    for i in range(M):
+        mflag[i] = 0
+    nf = 0
+    for i in range(M):
+        for j in range(i + 1, M):
+            f = 1 if ring_pair_r(ring, W, i, j, mean, sxx) >= limit else 0
+            flag[i * M + j] = f
+            flag[j * M + i] = f
+            if f:
+                mflag[i] = 1
+                mflag[j] = 1
+                nf += 1
+    return nf
+
+
+def pair_correlations(ring, M: int, W: int) -> dict:
+    """{(i, j): r} for every pair (twin only: the review event's estimates, for tests)."""
+    mean = [0.0] * M
+    sxx = [0.0] * M
+    ring_moments(ring, M, W, mean, sxx)
+    return {(i, j): ring_pair_r(ring, W, i, j, mean, sxx)
+            for i in range(M) for j in range(i + 1, M)}
+
+
+def pair_partner_open(flag, M: int, i: int, is_open) -> bool:
+    """one_per_pair: does the other market of a flagged pair with market i hold a position?"""
+    for j in range(M):
+        if flag[i * M + j] and is_open[j]:
+            return True
+    return False
 
 
 def _void(out: BlockOutput, p: int, E: float, peak: float) -> None:

@@ -31,6 +31,12 @@ TARGET_NONE, TARGET_R, TARGET_FIXED = 0, 1, 2
 # skip reasons (columns of m_skip)
 SKIP_RISK, SKIP_MARGIN_CAP, SKIP_FUNDS = 0, 1, 2
 SKIP_REASONS = ("risk", "margin_cap", "funds")
+# the correlation review's skip reason (rules.correlation_review; its own per-market counter,
+# BlockOutput.m_corr_skip, so m_skip keeps its three columns)
+SKIP_CORRELATION = "correlation"
+SKIP_CORR = 3               # its code in the twin's event stream (on_event("skip", reason=3))
+# correlation review actions (Plan.corr_action)
+CORR_OFF, CORR_SCALE, CORR_ONE_PER_PAIR = 0, 1, 2
 
 # Random streams of a block, one BitGenerator each, spawned in this order from the block's
 # SeedSequence. One stream per purpose keeps the random numbers of one purpose identical
@@ -113,6 +119,17 @@ class Plan:
     slip_ticks: float           # slippage in ticks per side
     ruin_level: float           # ruin when equity < this (USD; -inf = no such rule)
     ruin_dd: float              # ruin when drawdown from peak >= this (inf = no such rule)
+
+    # --- correlation review (rules.correlation_review; SPEC 12) -----------------------
+    # On days d (1-based) with d % corr_every == 0 and d >= corr_window, each pair's Pearson
+    # correlation of the last corr_window daily close-to-close log returns of the path; a pair
+    # at or above corr_limit is flagged until the next review. CORR_OFF: no review at all
+    # (the kernel then does exactly what it did before the rule existed).
+    corr_action: int = CORR_OFF # CORR_OFF, CORR_SCALE or CORR_ONE_PER_PAIR
+    corr_every: int = 0         # days between reviews
+    corr_window: int = 0        # daily log returns per estimate (>= 3)
+    corr_limit: float = 0.8     # flag when r >= corr_limit
+    corr_scale: float = 1.0     # CORR_SCALE: risk per trade x this for a flagged pair's markets
 
     # --- reporting extras (not read by the kernel) -----------------------------------
     tier_labels: tuple = ()     # the scenario's `at` per tier (None where omitted)
@@ -197,8 +214,17 @@ class BlockOutput:
     m_skip: np.ndarray          # i8[M, 3] skipped entries by reason (SKIP_REASONS)
     m_gap_fills: np.ndarray     # i8[M] stops filled at a post-gap price
     m_beyond_1r: np.ndarray     # i8[M] of those, losses worse than -1R
+    m_corr_skip: np.ndarray     # i8[M] entries skipped by the correlation review (reason
+                                #       `correlation`): one_per_pair, or scale_risk leaving no
+                                #       contract where the unscaled risk allowed one
+    m_corr_reduced: np.ndarray  # i8[M] entries opened with fewer contracts than without the
+                                #       review's scale_risk
     regime_days: np.ndarray     # i8[G] path-days spent in each regime (alive paths)
     regime_spells: np.ndarray   # i8[G] spells started in each regime (alive paths)
+    corr_reviews: np.ndarray    # i4[n] correlation reviews held (0 when the rule is off)
+    corr_flagged: np.ndarray    # i4[n] of those, reviews that flagged at least one pair
+    corr_days: np.ndarray       # i4[n] days traded under a flag (a flag set at a review
+                                #       counts from the next day to the next review)
     nonfinite: np.ndarray       # i1[n] 1 if the path's state became non-finite (NaN/inf):
                                 #       the path stopped there and its figures are void
     equity: np.ndarray          # f8[n, n_days + 1] or f8[0, 0]
@@ -218,12 +244,17 @@ class BlockOutput:
             m_loss_r=np.zeros(M), m_loss_rn=np.zeros(M, np.int64),
             m_skip=np.zeros((M, 3), np.int64), m_gap_fills=np.zeros(M, np.int64),
             m_beyond_1r=np.zeros(M, np.int64),
+            m_corr_skip=np.zeros(M, np.int64), m_corr_reduced=np.zeros(M, np.int64),
             regime_days=np.zeros(G, np.int64), regime_spells=np.zeros(G, np.int64),
+            corr_reviews=np.zeros(n, np.int32), corr_flagged=np.zeros(n, np.int32),
+            corr_days=np.zeros(n, np.int32),
             nonfinite=np.zeros(n, np.int8),
             equity=np.zeros((n, plan.n_days + 1)) if record_equity else np.zeros((0, 0)),
         )
 
     PER_PATH = ("ruined", "ruin_day", "blown", "margin_calls", "trades", "wins", "skipped",
-                "final_equity", "peak_equity", "max_dd", "tier_day", "nonfinite", "equity")
+                "final_equity", "peak_equity", "max_dd", "tier_day", "nonfinite", "equity",
+                "corr_reviews", "corr_flagged", "corr_days")
     PER_BLOCK = ("m_trades", "m_wins", "m_win_r", "m_win_rn", "m_loss_r", "m_loss_rn",
-                 "m_skip", "m_gap_fills", "m_beyond_1r", "regime_days", "regime_spells")
+                 "m_skip", "m_gap_fills", "m_beyond_1r", "regime_days", "regime_spells",
+                 "m_corr_skip", "m_corr_reduced")

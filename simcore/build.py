@@ -57,6 +57,10 @@ Rules
     ``risk_per_trade`` as given; ``margin_cap`` as given, ``inf`` for none;
     ``slip_ticks = slippage_ticks``; ``ruin_level = max(below, below_fraction x capital)`` over
     the ones given (``-inf`` if neither); ``ruin_dd = max_drawdown`` (``inf`` if not given).
+    ``correlation_review`` (SPEC 12): absent -> ``corr_action = CORR_OFF`` (no review; the
+    kernel runs exactly as without the rule); else ``corr_every = every_days``,
+    ``corr_window = window_days``, ``corr_limit = limit`` and ``scale_risk: f`` ->
+    (``CORR_SCALE``, ``corr_scale = f``) or ``one_per_pair`` -> ``CORR_ONE_PER_PAIR``.
 
 Reporting extras: ``tier_labels`` (each tier's ``at``, None where omitted), ``alpha_source``
 ("alpha", "win_rate" or "none" per market), ``target_win_rate`` (the stated win rate or None),
@@ -72,7 +76,7 @@ import math
 
 import numpy as np
 
-from ._plan import (BOTH, LONG, SHORT, STOP_ATR, STOP_FIXED, STOP_NONE, TARGET_FIXED,
+from ._plan import (BOTH, CORR_OFF, CORR_ONE_PER_PAIR, CORR_SCALE, LONG, SHORT, STOP_ATR, STOP_FIXED, STOP_NONE, TARGET_FIXED,
                     TARGET_NONE, TARGET_R, Plan)
 from .catalog import MARGINS_AS_OF
 from ._linalg import psd_cholesky
@@ -217,6 +221,20 @@ def _correlation_arrays(scn: Scenario) -> dict:
     )
 
 
+def review_fields(review) -> dict:
+    """The plan's ``corr_*`` fields for a ``rules.correlation_review`` (None: the rule off)."""
+    if review is None:
+        return {"corr_action": CORR_OFF, "corr_every": 0, "corr_window": 0,
+                "corr_limit": 0.8, "corr_scale": 1.0}
+    if review.action == "one_per_pair":
+        action, scale = CORR_ONE_PER_PAIR, 1.0
+    else:
+        action, scale = CORR_SCALE, float(review.action.scale_risk)
+    return {"corr_action": action, "corr_every": int(review.every_days),
+            "corr_window": int(review.window_days), "corr_limit": float(review.limit),
+            "corr_scale": scale}
+
+
 def build_plan(scenario: Scenario) -> Plan:
     """Compile ``scenario`` (from :func:`simcore.scenario.load_scenario`) into a Plan.
 
@@ -340,6 +358,7 @@ def _build_plan(scenario: Scenario) -> Plan:
         margin_cap=math.inf if rules.margin_cap is None else float(rules.margin_cap),
         slip_ticks=float(rules.slippage_ticks),
         ruin_level=float(ruin_level), ruin_dd=float(ruin_dd),
+        **review_fields(rules.correlation_review),
         tier_labels=tuple(t.at for t in scn.tiers),
         alpha_source=tuple(alpha_source),
         target_win_rate=tuple(target_win_rate),

@@ -328,11 +328,52 @@ class RuinSpec(_Model):
     max_drawdown: Optional[Fraction01] = None
 
 
+class ScaleRiskSpec(_Model):
+    """``action: {scale_risk: f}`` -- risk per trade x f for each market of a flagged pair
+    (0 <= f <= 1; 0 = no entries in those markets while flagged)."""
+    scale_risk: float = Field(ge=0, le=1)
+
+
+def _review_action_form(v: Any) -> Optional[str]:
+    if isinstance(v, str):
+        return "<one_per_pair>"
+    if isinstance(v, dict):
+        return "<scale_risk>"
+    return None
+
+
+ReviewActionSpec = Annotated[
+    Union[
+        Annotated[Literal["one_per_pair"], Tag("<one_per_pair>")],
+        Annotated[ScaleRiskSpec, Tag("<scale_risk>")],
+    ],
+    Discriminator(_review_action_form, custom_error_type="action_form",
+                  custom_error_message="must be one_per_pair or {scale_risk: f}"),
+]
+
+
+class CorrelationReviewSpec(_Model):
+    """``rules.correlation_review`` (SPEC 12): every ``every_days`` days (the first review once
+    ``window_days`` daily returns exist) each pair's correlation is estimated from the path's
+    last ``window_days`` daily log returns; pairs at or above ``limit`` are flagged until the
+    next review and ``action`` applies to them."""
+    every_days: int = Field(21, ge=1)
+    window_days: int = Field(63, ge=3, le=2520)
+    limit: float = Field(0.8, ge=-1)
+    action: ReviewActionSpec
+
+
 class RulesSpec(_Model):
     risk_per_trade: float = Field(gt=0, le=1)
     margin_cap: Optional[float] = Field(None, gt=0, le=1)
     slippage_ticks: float = Field(1.0, ge=0)
     ruin: RuinSpec = Field(default_factory=RuinSpec)
+    correlation_review: Optional[CorrelationReviewSpec] = None
+
+    @field_validator("correlation_review", mode="before")
+    @classmethod
+    def _review_none(cls, v):
+        return None if _is_none(v) else v
 
     @field_validator("ruin", mode="before")
     @classmethod
@@ -987,6 +1028,10 @@ def _check_rules(s: Scenario) -> None:
     below = s.rules.ruin.below
     if below is not None and below >= s.capital:
         raise ScenarioError("rules.ruin.below", f"must be below capital ({_fmt(s.capital)})")
+    review = s.rules.correlation_review
+    if review is not None and len(s.markets) < 2:
+        raise ScenarioError("rules.correlation_review", "needs at least two markets (it "
+                                                        "reviews pairs)")
 
 
 def _check_regimes(s: Scenario) -> None:
