@@ -23,6 +23,25 @@ def _floats(option: str, text: str, lo: float, hi: float, lo_open: bool = False)
     return out
 
 
+def _reviews(text: str) -> list:
+    """--review off,21,63 -> [None, 21, 63] (off = the rule removed)."""
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part == "off":
+            out.append(None)
+            continue
+        try:
+            n = int(part)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= 100_000:
+            raise BadInput(f"--review: {part!r} is neither off nor a number of days >= 1 "
+                           "(e.g. --review off,21,63)")
+        out.append(n)
+    return out
+
+
 def _window(text: str, horizon: int):
     try:
         a, b = (int(x) for x in text.split(":"))
@@ -57,6 +76,11 @@ def _rows_from_scenario(scenario, horizon: int) -> list:
               help="Volatility multipliers (> 0), one row each.")
 @click.option("--tails", type=float, metavar="NU",
               help="Add a row with Student-t shocks of NU degrees of freedom (> 2).")
+@click.option("--review", metavar="off|N[,...]",
+              help="Compare correlation-review cadences (rules.correlation_review): off = "
+                   "the rule removed, N = a review every N days (the plan's other review "
+                   "settings, or window 63, limit 0.8, scale_risk 0.5). One row per setting, "
+                   "calm and under each stress row; differences are from the first setting.")
 @click.option("--window", metavar="START:END",
               help="Apply spikes and volatility multipliers only on these days (1-based, "
                    "inclusive) [default: the whole horizon].")
@@ -67,8 +91,8 @@ def _rows_from_scenario(scenario, horizon: int) -> list:
 @backend_opts
 @json_opt
 @guard
-def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, horizon, jobs, backend,
-           scheduler, as_json):
+def stress(file, spike, adverse, vol_mult, tails, review, window, paths, seed, horizon, jobs,
+           backend, scheduler, as_json):
     """Stress FILE's plan: ruin, margin calls, tier reach and p5 equity under each stress,
     with paired 95% intervals for the difference from the base case.
 
@@ -84,6 +108,7 @@ def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, horizon, 
         else []
     if tails is not None and not 2.0 < tails <= 1000.0:
         raise BadInput("--tails: must be > 2 (degrees of freedom of the Student-t)")
+    reviews = _reviews(review) if review is not None else None
     scenario, plan = load(file, horizon)
     win = _window(window, plan.n_days) if window is not None else None
     if spikes or vols or tails is not None:
@@ -96,6 +121,8 @@ def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, horizon, 
                            "stress rows carry their own)")
         rows = _rows_from_scenario(scenario, plan.n_days)
         where = {id(r): f"stress[{i}].vol_mult" for i, r in enumerate(rows)}
+    elif reviews is not None:
+        rows, where = [], {}                             # --review alone: calm rows only
     else:
         rows = sweep([0.5, 1.0], [2.0], None, adverse=True, window=win)
         where = {id(r): "stress" for r in rows}          # the default sweep
@@ -104,11 +131,20 @@ def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, horizon, 
     paths = scenario.paths if paths is None else paths
     seed = scenario.seed if seed is None else seed
     n_runs = 1 + sum(not r.is_base() for r in rows)
+    if reviews is not None:
+        if len(plan.market_names) < 2:
+            raise BadInput("--review: the correlation review needs at least two markets")
+        n_runs *= len(reviews)
     preflight(plan, paths, jobs, runs=n_runs, paths_given=paths != scenario.paths)
     show_warnings(plan)
     with Progress(paths * n_runs, progress_wanted(as_json), "stress rows") as progress:
-        result = run_stress(plan, rows, paths, seed, jobs=jobs, progress=progress,
-                            backend=backend, scheduler=scheduler)
+        if reviews is not None:
+            from simcore.stress import run_review_stress
+            result = run_review_stress(plan, reviews, rows, paths, seed, jobs=jobs,
+                                       progress=progress, backend=backend, scheduler=scheduler)
+        else:
+            result = run_stress(plan, rows, paths, seed, jobs=jobs, progress=progress,
+                                backend=backend, scheduler=scheduler)
     if as_json:
         dump_json(result)
     else:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._plan import SKIP_REASONS, BlockOutput, Plan
+from ._plan import CORR_OFF, CORR_SCALE, SKIP_CORRELATION, SKIP_REASONS, BlockOutput, Plan
 
 __all__ = ["wilson", "summarize", "format_table", "Z95"]
 
@@ -155,6 +155,14 @@ def summarize(plan: Plan, out: BlockOutput, paths: int, seed) -> dict:
         gap_fills, beyond_1r}}`` for every market some tier trades;
         ``regimes`` (only with more than one regime): per regime ``{name, share_of_days, spells,
         mean_spell_days}``.
+        ``correlation_review`` (only with ``rules.correlation_review``): ``{every_days,
+        window_days, limit, action, scale_risk, reviews, reviews_flagged, share_flagged,
+        days_flagged_per_path, share_of_days_flagged, entries_reduced, entries_skipped}``
+        (reviews summed over paths; ``days_flagged_per_path`` the mean number of days a path
+        traded under a flag; ``share_of_days_flagged`` that over the days paths were alive at a
+        day end); and then each market also has ``correlation {entries_reduced,
+        entries_skipped}``, ``skipped_by_reason`` gains ``correlation`` and ``skipped``
+        includes those skips.
         Ratios with a zero denominator (win rate without trades, average R without stopped
         trades, day percentiles of an event that never happened) are ``None``.
     """
@@ -233,6 +241,7 @@ def summarize(plan: Plan, out: BlockOutput, paths: int, seed) -> dict:
 
     # --- markets --------------------------------------------------------------------------------
     tier_contract = np.asarray(plan.tier_contract).reshape(plan.K, plan.M)
+    review_on = int(getattr(plan, "corr_action", CORR_OFF)) != CORR_OFF
     markets = {}
     for m, name in enumerate(plan.market_names):
         used = tier_contract[:, m]
@@ -245,6 +254,10 @@ def summarize(plan: Plan, out: BlockOutput, paths: int, seed) -> dict:
                 contracts.append(cname)
         t_m, w_m = int(out.m_trades[m]), int(out.m_wins[m])
         skips = [int(v) for v in np.asarray(out.m_skip)[m]]
+        reasons = SKIP_REASONS
+        if review_on:
+            skips.append(int(out.m_corr_skip[m]))
+            reasons = SKIP_REASONS + (SKIP_CORRELATION,)
         src = _opt(plan.alpha_source, m)
         twr = _opt(plan.target_win_rate, m)
         markets[str(name)] = {
@@ -253,13 +266,17 @@ def summarize(plan: Plan, out: BlockOutput, paths: int, seed) -> dict:
             "avg_win_r": _ratio(float(out.m_win_r[m]), int(out.m_win_rn[m])),
             "avg_loss_r": _ratio(float(out.m_loss_r[m]), int(out.m_loss_rn[m])),
             "skipped": int(sum(skips)),
-            "skipped_by_reason": dict(zip(SKIP_REASONS, skips)),
+            "skipped_by_reason": dict(zip(reasons, skips)),
             "alpha": _f(plan.alpha[m]),
             "alpha_source": None if src is None else str(src),
             "target_win_rate": _f(twr),
             "gap_fills": int(out.m_gap_fills[m]),
             "beyond_1r": int(out.m_beyond_1r[m]),
         }
+        if review_on:
+            markets[str(name)]["correlation"] = {
+                "entries_reduced": int(out.m_corr_reduced[m]),
+                "entries_skipped": int(out.m_corr_skip[m])}
 
     n_trades, n_wins = int(trades.sum()), int(wins.sum())
     summary = {
@@ -283,6 +300,9 @@ def summarize(plan: Plan, out: BlockOutput, paths: int, seed) -> dict:
         "markets": markets,
     }
 
+    if review_on:
+        summary["correlation_review"] = _review_summary(plan, out, n)
+
     if plan.G > 1:
         days = np.asarray(out.regime_days, dtype=np.int64)
         spells = np.asarray(out.regime_spells, dtype=np.int64)
@@ -295,6 +315,29 @@ def summarize(plan: Plan, out: BlockOutput, paths: int, seed) -> dict:
             "mean_spell_days": _ratio(int(days[g]), int(spells[g])),
         } for g in range(plan.G)]
     return summary
+
+
+def _review_summary(plan: Plan, out: BlockOutput, n: int) -> dict:
+    """The correlation review's figures (rules.correlation_review)."""
+    reviews = int(np.asarray(out.corr_reviews, np.int64).sum())
+    flagged = int(np.asarray(out.corr_flagged, np.int64).sum())
+    days = int(np.asarray(out.corr_days, np.int64).sum())
+    # day ends a path lived through: the horizon, or the days before its ruin day
+    rd = np.asarray(out.ruin_day, np.int64)
+    alive_days = int(np.where(rd >= 1, rd - 1, plan.n_days).sum())
+    scale = _f(plan.corr_scale) if plan.corr_action == CORR_SCALE else None
+    return {
+        "every_days": int(plan.corr_every), "window_days": int(plan.corr_window),
+        "limit": _f(plan.corr_limit),
+        "action": "scale_risk" if plan.corr_action == CORR_SCALE else "one_per_pair",
+        "scale_risk": scale,
+        "reviews": reviews, "reviews_flagged": flagged,
+        "share_flagged": _ratio(flagged, reviews),
+        "days_flagged_per_path": _ratio(days, n),
+        "share_of_days_flagged": _ratio(days, alive_days),
+        "entries_reduced": int(np.asarray(out.m_corr_reduced, np.int64).sum()),
+        "entries_skipped": int(np.asarray(out.m_corr_skip, np.int64).sum()),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,6 +472,23 @@ def format_table(summary: dict) -> str:
             beyond = sum(int(mk.get("beyond_1r") or 0) for mk in markets.values())
             extra.append(f"gap stop fills {gaps:,} ({beyond:,} beyond -1R)")
         parts += ["; ".join(extra), ""]
+
+    cr = s.get("correlation_review")
+    if cr:
+        act = ("scale_risk " + _num(cr.get("scale_risk"), "g") if cr.get("action") == "scale_risk"
+               else str(cr.get("action")))
+        rows = [["Reviews (all paths)", _int(cr.get("reviews"))],
+                ["Share of reviews flagging a pair", _pct(cr.get("share_flagged"), 1)],
+                ["Days per path under a flag (mean)", _num(cr.get("days_flagged_per_path"),
+                                                           ",.1f")],
+                ["Share of days under a flag", _pct(cr.get("share_of_days_flagged"), 1)]]
+        for name, mk in markets.items():
+            c = mk.get("correlation") or {}
+            rows.append([f"{name}: entries reduced / skipped",
+                         f"{_int(c.get('entries_reduced'))} / {_int(c.get('entries_skipped'))}"])
+        parts += [f"Correlation review (every {cr.get('every_days')} days, window "
+                  f"{cr.get('window_days')}, limit {_num(cr.get('limit'), 'g')}, {act})",
+                  table(rows, headers=("", "value"), align=("left", "right")), ""]
 
     if s.get("regimes"):
         parts += ["Regimes", table(

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ._plan import BOTH, SHORT, BlockOutput, Plan
+from ._plan import BOTH, CORR_OFF, CORR_SCALE, SHORT, BlockOutput, Plan
 from ._linalg import psd_cholesky  # noqa: F401  (re-exported: stress rows factor spikes)
 from .metrics import Z95, _money, _pct
 
@@ -220,6 +220,66 @@ def run_stress(plan: Plan, stresses: Sequence[Stress], paths: int, seed: int, *,
             "capital": plan.capital, "name": plan.extras.get("name"), "rows": rows}
 
 
+# ---- the correlation review under stress (issue 13) ------------------------------------------
+
+#: review settings used when ``--review N`` meets a plan without ``rules.correlation_review``
+REVIEW_DEFAULTS = {"window_days": 63, "limit": 0.8, "scale_risk": 0.5}
+
+
+def review_label(every: Optional[int]) -> str:
+    return "off" if every is None else f"every {every}d"
+
+
+def with_review(plan: Plan, every: Optional[int]) -> Plan:
+    """``plan`` with its correlation review removed (``every`` None) or held every ``every``
+    days: the plan's other review settings, or REVIEW_DEFAULTS if it has none."""
+    if every is None:
+        return plan.with_(corr_action=CORR_OFF, corr_every=0, corr_window=0, corr_limit=0.8,
+                          corr_scale=1.0)
+    if plan.corr_action == CORR_OFF:
+        return plan.with_(corr_action=CORR_SCALE, corr_every=int(every),
+                          corr_window=REVIEW_DEFAULTS["window_days"],
+                          corr_limit=REVIEW_DEFAULTS["limit"],
+                          corr_scale=REVIEW_DEFAULTS["scale_risk"])
+    return plan.with_(corr_every=int(every))
+
+
+def run_review_stress(plan: Plan, reviews: Sequence[Optional[int]], stresses: Sequence[Stress],
+                      paths: int, seed: int, *, jobs=None, progress=None,
+                      backend: str = "threads", scheduler=None) -> dict:
+    """The plan with each review setting (``None`` = the rule removed, N = every N days), calm
+    and under each stress row, all on common random numbers (the review draws no random
+    numbers, so every row sees the same shocks). Each row's ``vs_base`` is its paired difference
+    from the *first* review setting under the same stress (e.g. ``off``): what the review buys
+    in that market. Rows are grouped by stress, calm first."""
+    from .runner import simulate
+
+    rows = []
+    conditions = [Stress(name="calm")] + [st for st in stresses if not st.is_base()]
+    for st in conditions:
+        splan = apply_stress(plan, st)
+        ref = None
+        for every in reviews:
+            rplan = with_review(splan, every)
+            out = simulate(rplan, paths, seed, jobs=jobs, progress=progress, backend=backend,
+                           scheduler=scheduler)
+            row = row_summary(rplan, out, ref)
+            if ref is None:
+                ref = out
+            cond = "calm" if st.is_base() else st.name
+            row.update(name=f"{review_label(every)}, {cond}",
+                       stress="base" if st.is_base() else st.describe(),
+                       review=None if every is None else int(every),
+                       review_share_flagged=(float(out.corr_flagged.sum() / out.corr_reviews.sum())
+                                             if out.corr_reviews.sum() else None),
+                       review_days_flagged_per_path=(float(out.corr_days.mean())
+                                                     if every is not None else None))
+            rows.append(row)
+    return {"paths": paths, "seed": seed, "horizon_days": plan.n_days,
+            "capital": plan.capital, "name": plan.extras.get("name"), "rows": rows,
+            "reference": f"review {review_label(reviews[0])}, same stress"}
+
+
 # ---- the human table ---------------------------------------------------------------------
 
 def _dpct(d) -> str:
@@ -266,19 +326,29 @@ def format_stress_table(result: dict) -> str:
                     "-" if t["days_median"] is None else str(t["days_median"])]
         row += [_money(r["final_equity_p5"]), _dmoney(vs["final_equity_p5"]) if vs else ""]
         rows.append(row)
-    head = ["stress", "P(ruin)", "vs base, pp [95% CI]", "P(margin call)",
-            "vs base, pp [95% CI]"]
+    ref = "vs " + result["reference"].split(",")[0] if result.get("reference") else "vs base"
+    head = ["stress", "P(ruin)", f"{ref}, pp [95% CI]", "P(margin call)",
+            f"{ref}, pp [95% CI]"]
     if k is not None:
         at = result["rows"][0]["tiers"][k]["at"]
         head += [f"P(reach ${at:,.0f})", "median day"]
-    head += ["p5 equity", "vs base [95% CI]"]
+    head += ["p5 equity", f"{ref} [95% CI]"]
     title = (f"{result.get('name') or 'scenario'}: stress test, {result['paths']:,} paths, "
              f"seed {result['seed']}, {result['horizon_days']} days, capital "
              f"${result['capital']:,.0f}")
     notes = ("Every row uses the base row's random numbers (common random numbers); "
              "intervals are paired, from per-path differences\n(p5 equity: paired bootstrap).")
-    for r in result["rows"][1:]:
-        if r["stress"] != r["name"]:
-            notes += f"\n  {r['name']}: {r['stress']}"
+    if result.get("reference"):
+        notes += (f"\nDifferences are from the row with {result['reference']} (review "
+                  "settings: rules.correlation_review).")
+        seen = set()
+        for r in result["rows"]:
+            if r["stress"] != "base" and r["stress"] not in seen:
+                seen.add(r["stress"])
+                notes += f"\n  {r['name'].split(', ', 1)[1]}: {r['stress']}"
+    else:
+        for r in result["rows"][1:]:
+            if r["stress"] != r["name"]:
+                notes += f"\n  {r['name']}: {r['stress']}"
     return "\n".join([title, "", tabulate(rows, headers=head, disable_numparse=True), "",
                       notes])
