@@ -335,7 +335,7 @@ class ScaleRiskSpec(_Model):
 
 
 def _review_action_form(v: Any) -> Optional[str]:
-    if isinstance(v, str):
+    if v == "one_per_pair":
         return "<one_per_pair>"
     if isinstance(v, dict):
         return "<scale_risk>"

@@ -5,6 +5,7 @@ close-to-close log returns, on every ``every_days``-th day once ``window_days`` 
 pairs at or above ``limit`` are flagged until the next review and the action applies to them.
 """
 import copy
+import json
 import math
 
 import numpy as np
@@ -325,6 +326,8 @@ def _scenario(review_value):
      "must be >= -1"),
     ({"every_days": 21}, "rules.correlation_review.action", "missing"),
     ({"action": 3}, "rules.correlation_review.action", "must be one_per_pair or"),
+    ({"action": "one_per_market"}, "rules.correlation_review.action",
+     "must be one_per_pair or {scale_risk: f}"),
     ({"action": {"scale_risk": 1.5}}, "rules.correlation_review.action.scale_risk",
      "must be <= 1"),
     ({"action": {"scale_risk": -0.1}}, "rules.correlation_review.action.scale_risk",
@@ -351,3 +354,84 @@ def test_review_key_compiles(monkeypatch):
         {"every_days": 63, "window_days": 42, "limit": 0.7, "action": {"scale_risk": 0.25}})))
     assert (plan.corr_action, plan.corr_every, plan.corr_window, plan.corr_limit,
             plan.corr_scale) == (CORR_SCALE, 63, 42, 0.7, 0.25)
+
+
+# ---- reporting: run JSON and table, stress --review ------------------------------------------
+
+def _cli_main():
+    try:                                    # the CLI may move into simcore (issue 15)
+        from simcore.cli.main import main
+    except ImportError:
+        from cli.main import main
+    return main
+
+
+@pytest.fixture
+def repo_root(monkeypatch):
+    root = __file__.rsplit("/tests/", 1)[0]
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_run_reports_the_review_only_when_it_is_on(repo_root):
+    from simcore.metrics import format_table, summarize
+    scn = parse_scenario(_scenario(None))
+    plan_off = build_plan(scn)
+    plan_on = build_plan(parse_scenario(_scenario(
+        {"every_days": 21, "window_days": 63, "limit": 0.8, "action": {"scale_risk": 0.5}})))
+    plan_off, plan_on = (p.with_(n_days=200) for p in (plan_off, plan_on))
+    off = summarize(plan_off, runner.simulate(plan_off, 300, 3), 300, 3)
+    assert "correlation_review" not in off
+    for mk in off["markets"].values():
+        assert "correlation" not in mk and set(mk["skipped_by_reason"]) == {
+            "risk", "margin_cap", "funds"}
+    assert "Correlation review" not in format_table(off)
+    out = runner.simulate(plan_on, 300, 3)
+    on = summarize(plan_on, out, 300, 3)
+    cr = on["correlation_review"]
+    assert cr["reviews"] == int(out.corr_reviews.sum()) > 0
+    assert cr["share_flagged"] == pytest.approx(out.corr_flagged.sum() / out.corr_reviews.sum())
+    assert cr["days_flagged_per_path"] == pytest.approx(out.corr_days.mean())
+    assert (cr["action"], cr["scale_risk"], cr["every_days"]) == ("scale_risk", 0.5, 21)
+    skips = sum(mk["correlation"]["entries_skipped"] for mk in on["markets"].values())
+    assert skips == cr["entries_skipped"] == int(out.m_corr_skip.sum()) > 0
+    for name, mk in on["markets"].items():
+        assert mk["skipped_by_reason"]["correlation"] == mk["correlation"]["entries_skipped"]
+        assert mk["skipped"] == sum(mk["skipped_by_reason"].values())
+    text = format_table(on)
+    assert "Correlation review (every 21 days, window 63, limit 0.8, scale_risk 0.5)" in text
+    assert "Share of reviews flagging a pair" in text
+
+
+def test_stress_review_rows_are_paired_against_the_first_setting(repo_root, tmp_path):
+    from click.testing import CliRunner
+    res = CliRunner().invoke(_cli_main(), [
+        "stress", "scenarios/5k_corr_review.yaml", "--review", "off,21,63", "--paths", "100",
+        "--horizon", "400", "--json"])
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout if hasattr(res, "stdout") else res.output)
+    names = [row["name"] for row in r["rows"]]
+    assert names == [f"{rv}, {c}" for c in ("calm", "spike + vol window", "spike window")
+                     for rv in ("off", "every 21d", "every 63d")]
+    for i, row in enumerate(r["rows"]):
+        assert ("vs_base" in row) == (i % 3 != 0)
+        assert row["review"] == (None, 21, 63)[i % 3]
+    assert r["reference"] == "review off, same stress"
+    bad = CliRunner().invoke(_cli_main(), ["stress", "scenarios/5k_corr_review.yaml",
+                                           "--review", "off,monthly"])
+    assert bad.exit_code == 2 and "--review" in bad.output
+
+
+def test_with_review_uses_the_plans_settings_or_the_defaults(repo_root):
+    from simcore.stress import REVIEW_DEFAULTS, with_review
+    plan = build_plan(parse_scenario(_scenario(
+        {"every_days": 21, "window_days": 42, "limit": 0.7, "action": "one_per_pair"})))
+    p63 = with_review(plan, 63)
+    assert (p63.corr_action, p63.corr_every, p63.corr_window, p63.corr_limit) == \
+        (CORR_ONE_PER_PAIR, 63, 42, 0.7)
+    assert with_review(plan, None).corr_action == CORR_OFF
+    bare = with_review(plan, None)
+    d = with_review(bare, 10)
+    assert (d.corr_action, d.corr_every, d.corr_window, d.corr_limit, d.corr_scale) == \
+        (CORR_SCALE, 10, REVIEW_DEFAULTS["window_days"], REVIEW_DEFAULTS["limit"],
+         REVIEW_DEFAULTS["scale_risk"])
