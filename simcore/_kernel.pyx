@@ -31,6 +31,13 @@ How it is made fast without changing a single bit of the results (docs/performan
   counted without the divisions and without exp() for the price (``quick_skip``);
   otherwise the twin's computation decides. Likewise the drawdown's division is skipped
   when the drawdown is certainly neither a new maximum nor at the ruin level.
+* The correlation review (``rules.correlation_review``) touches the hot loop only through two
+  tests of the plan's action per entry attempt and one store per market per day (the ring of
+  daily log returns); its ring, flags and scratch are allocated only when the rule is on, once
+  per block (paths run one at a time: M x window doubles). A review recomputes the Pearson sums
+  from the ring (``corr_review``, the twin's function of the same name). An entry of a flagged
+  market under ``scale_risk`` bypasses ``quick_skip`` and ``at_least`` and takes the twin's
+  exact computation (it also needs the unscaled count, to tell reduced and skipped entries).
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from libc.math cimport exp, floor, isfinite, log, sqrt, INFINITY, M_PI
