@@ -26,6 +26,7 @@ import copy
 import functools
 import html
 import os
+import re
 from typing import (TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Sequence,
                     TypeVar, Union)
 
@@ -129,8 +130,9 @@ class PlanSpec:
         """A copy with some keys changed, validated and compiled again like a loaded plan.
 
         Keys are top-level fields (``capital=7500``) or dotted paths into the plan, given with
-        ``**``: ``plan.replace(**{"rules.risk_per_trade": 0.02, "markets.MCL.vol": 0.4,
-        "tiers.1.at": 8000})`` (a number in a path is a list index). Raises
+        ``**``: ``plan.replace(**{"rules.risk_per_trade": 0.02, "markets.CRUDE.vol": 0.4,
+        "tiers[1].at": 8000})`` (a list item by its index, ``tiers[1]`` or ``tiers.1``: the
+        ``field`` of an error names it the first way). Raises
         :class:`ScenarioError` naming the dotted field, as a plan file with that value would.
         """
         return PlanSpec(self._replaced(changes))
@@ -164,38 +166,58 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _set_dotted(data: dict, key: str, value: Any) -> None:
-    if not isinstance(key, str) or not key or any(not p for p in key.split(".")):
+_PART = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
+
+
+def _key_parts(key: Any) -> list[Union[str, int]]:
+    """``"tiers[1].at"`` or ``"tiers.1.at"`` -> ``["tiers", 1, "at"]``."""
+    text = key if isinstance(key, str) else ""
+    parts: list[Union[str, int]] = []
+    pos = 0
+    while text and pos < len(text):
+        if parts and text[pos] == ".":
+            pos += 1
+        m = _PART.match(text, pos)
+        if not m:
+            parts = []
+            break
+        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        pos = m.end()
+    if not parts or not isinstance(parts[0], str):
         raise ScenarioError(str(key), "not a field name (a key such as capital, or a dotted "
-                                      "path such as rules.risk_per_trade)")
-    parts = key.split(".")
+                                      "path such as rules.risk_per_trade or tiers[1].at)")
+    return parts
+
+
+def _set_dotted(data: dict, key: str, value: Any) -> None:
+    from .scenario import _join
+
+    parts = _key_parts(key)
     node: Any = data
+    where = ""
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
-        where = ".".join(parts[:i])
-        if isinstance(node, dict):
-            if last:
-                node[part] = value
-            else:
-                if node.get(part) is None:
-                    node[part] = {}          # a new section: validation names what is wrong
-                node = node[part]
-        elif isinstance(node, list):
+        if isinstance(node, list):
             try:
                 j = int(part)
             except ValueError:
                 raise ScenarioError(f"{where}.{part}", f"{where} is a list: give an item's "
-                                                       "index, e.g. " f"{where}.0") from None
+                                                       f"index, e.g. {where}[0]") from None
             if not -len(node) <= j < len(node):
-                raise ScenarioError(f"{where}.{part}",
-                                    f"no such item ({where} has {len(node)})")
-            if last:
-                node[j] = value
-            else:
-                node = node[j]
+                raise ScenarioError(_join(where, j), f"no such item ({where} has {len(node)})")
+            part = j
+        elif isinstance(node, dict):
+            part = str(part)
+            if not last and node.get(part) is None:
+                node[part] = {}              # a new section: validation names what is wrong
         else:
             raise ScenarioError(where, f"is a {type(node).__name__}, not a section: cannot set "
                                        f"{key}")
+        if last:
+            node[part] = value
+        else:
+            node = node[part]
+            where = _join(where, part)
 
 
 def load(source: PlanSource) -> PlanSpec:
