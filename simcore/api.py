@@ -189,7 +189,7 @@ def _key_parts(key: Any) -> list[Union[str, int]]:
     return parts
 
 
-def _set_dotted(data: dict, key: str, value: Any) -> None:
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     from .scenario import _join
 
     parts = _key_parts(key)
@@ -330,7 +330,8 @@ class _Result:
     def to_dict(self) -> dict[str, Any]:
         """The figures as the command line's ``--json`` prints them (a fresh copy; non-finite
         numbers as None)."""
-        return finite_json(self.summary)
+        out: dict[str, Any] = finite_json(self.summary)
+        return out
 
     def table(self) -> str:
         """The command line's table."""
@@ -427,7 +428,7 @@ class StressResult(_Result):
             rec: dict[str, Any] = {"name": r["name"], "stress": r["stress"]}
             vs = r.get("vs_base") or {}
 
-            def put(col: str, value: Any, diff: Optional[dict]) -> None:
+            def put(col: str, value: Any, diff: Optional[dict[str, Any]]) -> None:
                 rec[col] = value
                 d = diff or {}
                 ci = d.get("ci95") or [None, None]
@@ -600,7 +601,7 @@ def check_tails(tails: Optional[float]) -> None:
         raise ScenarioError("--tails", "must be > 2 (degrees of freedom of the Student-t)")
 
 
-def _list(v: Any) -> list:
+def _list(v: Any) -> list[Any]:
     if v is None:
         return []
     if isinstance(v, (int, float)) or (hasattr(v, "dtype") and getattr(v, "ndim", 1) == 0):
@@ -693,7 +694,7 @@ def stress(plan: PlanSource, *, spike: Union[float, Sequence[float], None] = Non
 def size_targets(spec: PlanSpec, *, max_ruin: Optional[float] = None,
                  reach: Sequence[Any] = (), max_margin_call: Optional[float] = None,
                  min_capital: Optional[float] = None, max_capital: Optional[float] = None,
-                 tolerance: float = 0.01) -> list:
+                 tolerance: float = 0.01) -> list[Any]:
     """The targets of a capital search, with every option checked before any work (errors
     name the command line's options, ``--max-ruin``)."""
     from .sizing import check_search, make_targets
@@ -737,9 +738,10 @@ def size(plan: PlanSource, *, max_ruin: Optional[float] = None,
     """
     spec, paths, seed = _prepare(plan, paths, seed, horizon)
     _check_backend(backend, scheduler)
-    if isinstance(reach, (str, tuple)) and not (isinstance(reach, tuple) and reach
-                                                and isinstance(reach[0], (str, tuple))):
-        reach = [reach] if reach else []
+    # one target ("AT:Q" or (at, q, days)) or a sequence of them
+    if isinstance(reach, str) or (isinstance(reach, tuple) and reach
+                                  and not isinstance(reach[0], (str, tuple, list))):
+        reach = [reach]
     targets = size_targets(spec, max_ruin=max_ruin, reach=list(reach),
                            max_margin_call=max_margin_call, min_capital=min_capital,
                            max_capital=max_capital, tolerance=tolerance)
