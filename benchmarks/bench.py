@@ -300,7 +300,7 @@ def print_table(rows, floor_ns, draws_ns):
 
 def cli_run(paths: int) -> tuple[float, float]:
     """Wall time and peak RSS of the whole `simrisk run` process on the example scenario."""
-    cmd = [sys.executable, "-m", "cli.main", "run", EXAMPLE, "--paths", str(paths), "--json"]
+    cmd = [sys.executable, "-m", "simcore.cli.main", "run", EXAMPLE, "--paths", str(paths), "--json"]
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     t = time.perf_counter()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import errno
 import functools
-import math
 import os
 import sys
 
 import click
+
+from simcore._json import finite_json  # noqa: F401  (dump_json's, looked up here)
 
 EXIT_INTERRUPTED = 130      # 128 + SIGINT, the shell's convention for Ctrl-C
 EXIT_PIPE_CLOSED = 141      # 128 + SIGPIPE, what a Unix tool killed by a closed pipe shows
@@ -111,34 +112,34 @@ def progress_wanted(as_json: bool) -> bool:
 
 
 def load(file: str, horizon=None):
-    """Load and compile a scenario, turning every user error into exit status 2.
+    """Load and compile a plan (:class:`simcore.api.PlanSpec`), turning every user error into
+    exit status 2.
 
-    ``horizon`` (``--horizon DAYS``) overrides the plan's ``horizon_days``. Returns
-    ``(scenario, plan)``; the plan's warnings are *not* printed here: a command validates its
-    options first, then calls :func:`show_warnings` (an option error stays one line)."""
-    from simcore.build import build_plan
+    ``horizon`` (``--horizon DAYS``) overrides the plan's ``horizon_days`` before the plan is
+    compiled. The plan's warnings are *not* printed here: a command validates its options
+    first, then calls :func:`show_warnings` (an option error stays one line)."""
+    from simcore.api import PlanSpec, _read
     from simcore.errors import ScenarioError
-    from simcore.scenario import load_scenario, with_overrides
 
     try:
-        scenario = load_scenario(file)
+        spec = PlanSpec(_read(file), compile=False)
     except ScenarioError as e:
         raise BadInput(str(e)) from None
     if horizon is not None:
         try:
-            scenario = with_overrides(scenario, horizon_days=int(horizon))
+            spec = PlanSpec(spec._replaced({"horizon_days": int(horizon)}), compile=False)
         except ScenarioError as e:
             raise BadInput(f"--horizon: {e}") from None
     try:
-        plan = build_plan(scenario)
+        spec.compiled
     except ScenarioError as e:
         raise BadInput(str(e)) from None
-    return scenario, plan
+    return spec
 
 
-def show_warnings(plan) -> None:
-    """The plan's plausibility warnings, one line each on stderr."""
-    for w in plan.extras.get("warnings", ()):
+def show_warnings(spec) -> None:
+    """The plan's plausibility warnings (``spec.warnings``), one line each on stderr."""
+    for w in spec.warnings:
         click.echo(f"warning: {one_line(w)}", err=True)
 
 
@@ -239,29 +240,13 @@ def backend_opts(fn):
 
 
 def check_backend(backend: str, scheduler) -> None:
-    if scheduler is not None and backend != "dask":
-        raise BadInput("--scheduler: only with --backend dask")
-    if backend == "dask":
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise BadInput("--backend: dask needs the dask extra "
-                           "(install the dask extra: pip install '.[dask]' in the source tree)") from None
+    from simcore.api import _check_backend
+    from simcore.errors import ScenarioError
 
-
-def finite_json(obj):
-    """``obj`` with every non-finite float replaced by None (JSON null): JSON has no NaN or
-    infinity, and a consumer must never meet one (the engine fails a run whose state became
-    non-finite, so this only touches figures that are undefined, such as an empty interval)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_json(v) for v in obj]
-    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):        # a numpy scalar or array
-        return finite_json(obj.tolist())
-    return obj
+    try:
+        _check_backend(backend, scheduler)
+    except ScenarioError as e:
+        raise BadInput(str(e)) from None
 
 
 def dump_json(obj) -> None:

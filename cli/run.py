@@ -22,34 +22,33 @@ from ._common import (Progress, backend_opts, check_backend, check_output, dump_
 @guard
 def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_file, force):
     """Simulate FILE's plan: ruin, tier times, margin calls, drawdown, final equity."""
+    from simcore import api
     from simcore._files import atomic_path
-    from simcore.metrics import format_table, summarize
-    from simcore.runner import simulate
 
     check_backend(backend, scheduler)
     dest = None
     if equity_file is not None:       # before any work: a bad destination is a bad option
         dest = check_output(equity_file, force=force, suffixes=(".npy",),
                             option="--save-equity")
-    scenario, plan = load(file, horizon)
-    paths = scenario.paths if paths is None else paths
-    seed = scenario.seed if seed is None else seed
-    preflight(plan, paths, jobs, runs=1, record_equity=dest is not None,
-              paths_given=paths != scenario.paths)
-    show_warnings(plan)
+    spec = load(file, horizon)
+    paths = spec.paths if paths is None else paths
+    seed = spec.seed if seed is None else seed
+    preflight(spec.compiled, paths, jobs, runs=1, record_equity=dest is not None,
+              paths_given=paths != spec.paths)
+    show_warnings(spec)
     with Progress(paths, progress_wanted(as_json)) as progress:
-        out = simulate(plan, paths, seed, jobs=jobs, progress=progress, backend=backend,
-                       scheduler=scheduler, record_equity=dest is not None)
-    summary = summarize(plan, out, paths, seed)
+        res = api.run(spec, paths=paths, seed=seed, jobs=jobs, progress=progress,
+                      backend=backend, scheduler=scheduler, record_equity=dest is not None)
+    summary = res.summary
     if dest is not None:
         import numpy as np
         with atomic_path(dest) as tmp:   # complete or absent, never a truncated file
-            np.save(tmp, out.equity)
+            np.save(tmp, res.equity)
         summary["equity_file"] = equity_file
     if as_json:
         dump_json(summary)
     else:
-        click.echo(format_table(summary))
+        click.echo(res.table())
         if dest is not None:
             click.echo(f"\nday-end equity of every path: {equity_file} "
-                       f"(shape {out.equity.shape[0]} x {out.equity.shape[1]})")
+                       f"(shape {res.equity.shape[0]} x {res.equity.shape[1]})")

@@ -43,8 +43,8 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
          seed, horizon, jobs, backend, scheduler, as_json, plot_file, force):
     """Least starting capital for FILE's plan to meet its targets (ruin, tier reach, margin
     calls), searched on common random numbers; point estimate and 95%-conservative capital."""
-    from simcore.sizing import (check_search, format_sizing, make_targets, plot_sizing,
-                                size_capital)
+    from simcore import api
+    from simcore.sizing import format_sizing
 
     check_backend(backend, scheduler)
     # every option and the output file before any work, so that an error is one line
@@ -56,16 +56,15 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
         except ImportError:
             raise BadInput("--plot: needs matplotlib (install the plot extra: pip install "
                            "'.[plot]' in the source tree)") from None
-    scenario, plan = load(file, horizon)
-    targets = make_targets(plan, max_ruin=max_ruin, reach=reach,
-                           max_margin_call=max_margin_call)
-    paths = scenario.paths if paths is None else paths
-    seed = scenario.seed if seed is None else seed
-    check_search(scenario, targets, min_capital=min_capital, max_capital=max_capital,
-                 tolerance=tolerance)
-    preflight(plan, paths, jobs, runs=SIZING_RUNS, paths_given=paths != scenario.paths,
+    spec = load(file, horizon)
+    targets = api.size_targets(spec, max_ruin=max_ruin, reach=reach,
+                               max_margin_call=max_margin_call, min_capital=min_capital,
+                               max_capital=max_capital, tolerance=tolerance)
+    paths = spec.paths if paths is None else paths
+    seed = spec.seed if seed is None else seed
+    preflight(spec.compiled, paths, jobs, runs=SIZING_RUNS, paths_given=paths != spec.paths,
               what="a sizing search")
-    show_warnings(plan)
+    show_warnings(spec)
 
     show = progress_wanted(as_json)
 
@@ -73,15 +72,15 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
         if show:
             click.echo(text, err=True)
 
-    res = size_capital(scenario, targets, paths=paths, seed=seed, min_capital=min_capital,
+    res = api.run_size(spec, targets, paths, seed, min_capital=min_capital,
                        max_capital=max_capital, jobs=jobs, tolerance=tolerance, stage=stage,
                        backend=backend, scheduler=scheduler)
     if dest is not None:
         from simcore._files import atomic_path
         with atomic_path(dest) as tmp:   # complete or absent, never a truncated file
-            plot_sizing(res, str(tmp))
-        res["plot"] = plot_file
+            res.plot(tmp)
+        res.summary["plot"] = plot_file
     if as_json:
-        dump_json(res)
+        dump_json(res.summary)
     else:
-        click.echo(format_sizing(res), nl=False)
+        click.echo(format_sizing(res.summary), nl=False)

@@ -23,7 +23,7 @@ from arch.data import nasdaq as arch_nasdaq  # noqa: E402
 from arch.data import sp500 as arch_sp500  # noqa: E402
 from arch.data import wti as arch_wti  # noqa: E402
 
-from cli.main import main  # noqa: E402
+from simcore.cli.main import main  # noqa: E402
 from simcore.calibrate import spike_weight  # noqa: E402
 from simcore.scenario import load_scenario  # noqa: E402
 
@@ -335,7 +335,7 @@ def test_table(csvs):
 
 def test_calibrate_does_not_slow_other_commands():
     """pandas is imported by `calibrate` only: loading the CLI does not import it."""
-    code = "import sys, cli.main; print('pandas' in sys.modules, 'simcore.calibrate' in sys.modules)"
+    code = "import sys, simcore.cli.main; print('pandas' in sys.modules, 'simcore.calibrate' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout.split()
     assert out == ["False", "False"]

@@ -5,7 +5,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from cli.main import main
+from simcore.cli.main import main
 
 SMALL = {
     "name": "cli test",

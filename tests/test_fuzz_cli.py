@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cli.main import main
+from simcore.cli.main import main
 from simcore.scenario import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,13 +206,13 @@ ERROR_LINE = re.compile(r"^Error: (\S[^\n]*?): \S")      # "Error: <field or opt
 
 
 def check_one(tmp_path, text: str, args: list) -> None:
-    import cli._common
+    import simcore.cli._common
     # the CLI turns a non-finite figure into null as a last resort; here it must not get one
-    cli._common.finite_json, keep = (lambda obj: obj), cli._common.finite_json
+    simcore.cli._common.finite_json, keep = (lambda obj: obj), simcore.cli._common.finite_json
     try:
         _check_one(tmp_path, text, args)
     finally:
-        cli._common.finite_json = keep
+        simcore.cli._common.finite_json = keep
 
 
 def _check_one(tmp_path, text: str, args: list) -> None:

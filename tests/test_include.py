@@ -130,7 +130,7 @@ def test_bad_includes(tmp_path, frag_text, include, text):
 def test_cli_reports_a_bad_fragment_with_exit_2(tmp_path):
     from click.testing import CliRunner
 
-    from cli.main import main
+    from simcore.cli.main import main
     frag = yaml.safe_load(yaml.safe_dump(FRAGMENT))
     frag["correlation"]["SP500/CRUDE"] = 1.5
     r = CliRunner().invoke(main, ["run", str(files(tmp_path, None, frag))])

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
+from simcore.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = str(ROOT / "scenarios" / "5k_four_asset.yaml")      # has warning: lines
@@ -179,7 +179,7 @@ def test_json_never_holds_nan_or_infinity(tmp_path):
 
 
 def test_finite_json_helper_turns_nonfinite_into_null():
-    from cli._common import finite_json
+    from simcore.cli._common import finite_json
     assert finite_json({"a": [1.0, math.nan, {"b": math.inf}], "c": np.float64(-np.inf)}) == \
         {"a": [1.0, None, {"b": None}], "c": None}
 
@@ -346,7 +346,7 @@ def test_atomic_path_helper(tmp_path):
 # ---- 5. Ctrl-C: exit 130, one line, nothing on stdout (a real process and signal) ------------
 
 def _simrisk(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "cli.main", *map(str, args)], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "simcore.cli.main", *map(str, args)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
@@ -398,7 +398,7 @@ def test_closed_stdout_exits_141_quietly(tmp_path, args):
     f = write(tmp_path, plan())
     r_fd, w_fd = os.pipe()
     os.close(r_fd)                      # the reader is gone: `simrisk run PLAN | true`
-    p = subprocess.run([sys.executable, "-m", "cli.main", args[0], f, *args[1:], "--paths",
+    p = subprocess.run([sys.executable, "-m", "simcore.cli.main", args[0], f, *args[1:], "--paths",
                         "100"], cwd=ROOT, stdout=w_fd, stderr=subprocess.PIPE, timeout=120)
     os.close(w_fd)
     assert p.returncode == 141, p.stderr
@@ -408,7 +408,7 @@ def test_closed_stdout_exits_141_quietly(tmp_path, args):
 def test_closed_pipe_through_the_shell(tmp_path):
     f = write(tmp_path, plan())
     for tail in ("true", "head -0"):
-        p = subprocess.run(f'"{sys.executable}" -m cli.main run "{f}" --paths 300 | {tail}; '
+        p = subprocess.run(f'"{sys.executable}" -m simcore.cli.main run "{f}" --paths 300 | {tail}; '
                            'echo "rc=${PIPESTATUS[0]}"', shell=True, executable="/bin/bash",
                            cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert p.stdout.strip() == "rc=141" and p.stderr == "", (p.stdout, p.stderr)

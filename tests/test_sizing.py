@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
+from simcore.cli.main import main
 from simcore.build import build_plan
 from simcore.errors import ScenarioError
 from simcore.runner import simulate

@@ -1,0 +1,800 @@
+"""simrisk from Python: load a plan, vary it, run it, stress it, size its capital.
+
+A notebook's entry points (docs/python.md has a worked example)::
+
+    import simcore
+    plan = simcore.load("scenarios/5k_four_asset.yaml")        # or a dict
+    res = simcore.run(plan.replace(**{"rules.risk_per_trade": 0.02}), paths=2000, seed=1)
+    res.ruin.probability           # the SPEC 10 figures, as attributes
+    res.to_dict()                  # exactly what `simrisk run --json` prints
+    res.to_frame()                 # one row per path (pandas)
+    simcore.stress_test(plan, spike=[0.5, 1], adverse=True).to_frame()
+    simcore.size(plan, max_ruin=0.01).answer.capital
+
+Everything here is a thin layer over the engine (:mod:`simcore.scenario`, :mod:`simcore.build`,
+:mod:`simcore.runner`, :mod:`simcore.metrics`, :mod:`simcore.stress`, :mod:`simcore.sizing`);
+the command line (``simcore.cli``) calls these same functions. Bad input raises
+:class:`simcore.ScenarioError`, whose ``field`` is the dotted key (``rules.risk_per_trade``) or
+the argument (``paths``) at fault.
+
+``simcore.stress`` is the stress *module*; the function :func:`stress` is exported from the
+package as ``simcore.stress_test``.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import html
+import os
+import re
+from typing import (TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Sequence,
+                    TypeVar, Union)
+
+from ._json import finite_json
+from .errors import ScenarioError
+
+if TYPE_CHECKING:                               # pragma: no cover
+    import numpy as np
+    import pandas as pd
+
+    from ._plan import BlockOutput, Plan
+    from .scenario import Scenario
+    from .stress import Stress
+
+__all__ = ["load", "run", "stress", "size", "PlanSpec", "RunResult", "StressResult",
+           "SizeResult", "Figures", "ScenarioError"]
+
+#: what :func:`load` (and every function taking a ``plan``) accepts
+PlanSource = Union[str, "os.PathLike[str]", Mapping[str, Any], "PlanSpec"]
+Progress = Optional[Callable[[int], None]]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+# ---------------------------------------------------------------------------------------------
+# the plan
+# ---------------------------------------------------------------------------------------------
+class PlanSpec:
+    """A validated plan: the plan file's content (:attr:`scenario`) and its compiled form
+    (:attr:`compiled`, what the kernel runs). Immutable; :meth:`replace` returns a new one.
+
+    Build it with :func:`load`. Its fields read like the plan file's: ``plan.capital``,
+    ``plan.horizon_days``, ``plan.paths``, ``plan.seed``, ``plan.scenario.rules.risk_per_trade``.
+    """
+
+    __slots__ = ("_scenario", "_compiled")
+
+    def __init__(self, scenario: "Scenario", *, compile: bool = True) -> None:
+        self._scenario = scenario
+        self._compiled: Optional["Plan"] = None
+        if compile:
+            self.compiled        # noqa: B018 - compile now: a bad plan fails at load
+
+    # --- what it is -----------------------------------------------------------------------
+    @property
+    def scenario(self) -> "Scenario":
+        """The validated plan file (:class:`simcore.scenario.Scenario`, read-only)."""
+        return self._scenario
+
+    @property
+    def compiled(self) -> "Plan":
+        """The compiled plan (:class:`simcore._plan.Plan`): arrays the kernel runs."""
+        if self._compiled is None:
+            from .build import build_plan
+            self._compiled = build_plan(self._scenario)
+        return self._compiled
+
+    @property
+    def name(self) -> str:
+        return str(self._scenario.name)
+
+    @property
+    def source(self) -> str:
+        """The plan file it was read from, or ``<dict>``."""
+        return self._scenario.source
+
+    @property
+    def capital(self) -> float:
+        return float(self._scenario.capital)
+
+    @property
+    def horizon_days(self) -> int:
+        return int(self._scenario.horizon_days)
+
+    @property
+    def paths(self) -> int:
+        """The plan's default number of paths (``run(..., paths=N)`` overrides it)."""
+        return int(self._scenario.paths)
+
+    @property
+    def seed(self) -> int:
+        """The plan's default seed (``run(..., seed=S)`` overrides it)."""
+        return int(self._scenario.seed)
+
+    @property
+    def markets(self) -> tuple[str, ...]:
+        return tuple(self._scenario.market_names)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The plan's plausibility warnings (what ``simrisk`` prints as ``warning:`` lines)."""
+        return [str(w) for w in self.compiled.extras.get("warnings", ())]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as a dict of the plan file's keys (an ``include:`` already merged in):
+        ``load(plan.to_dict())`` gives the same plan."""
+        return copy.deepcopy(self._scenario.model_dump(mode="python", exclude_unset=True,
+                                                       by_alias=True, warnings=False))
+
+    # --- variations -----------------------------------------------------------------------
+    def replace(self, **changes: Any) -> "PlanSpec":
+        """A copy with some keys changed, validated and compiled again like a loaded plan.
+
+        Keys are top-level fields (``capital=7500``) or dotted paths into the plan, given with
+        ``**``: ``plan.replace(**{"rules.risk_per_trade": 0.02, "markets.CRUDE.vol": 0.4,
+        "tiers[1].at": 8000})`` (a list item by its index, ``tiers[1]`` or ``tiers.1``: the
+        ``field`` of an error names it the first way). Raises
+        :class:`ScenarioError` naming the dotted field, as a plan file with that value would.
+        """
+        return PlanSpec(self._replaced(changes))
+
+    def _replaced(self, changes: Mapping[str, Any]) -> "Scenario":
+        from .scenario import parse_scenario
+
+        data = self.to_dict()
+        for key, value in changes.items():
+            _set_dotted(data, key, _plain(value))
+        return parse_scenario(data, source=self.source)
+
+    def __repr__(self) -> str:
+        s = self._scenario
+        return (f"<PlanSpec {self.name!r}: capital ${self.capital:,.0f}, "
+                f"{self.horizon_days:,} days x {s.steps_per_day} step"
+                f"{'s' if s.steps_per_day != 1 else ''}, markets {', '.join(self.markets)}, "
+                f"risk {s.rules.risk_per_trade:g} per trade, {len(s.tiers)} tiers; "
+                f"default {self.paths:,} paths, seed {self.seed}>")
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars and arrays as Python numbers and lists, tuples as lists (a notebook's
+    ``np.linspace`` values are then taken like the plan file's numbers)."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):
+        return _plain(value.tolist())
+    return value
+
+
+_PART = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
+
+
+def _key_parts(key: Any) -> list[Union[str, int]]:
+    """``"tiers[1].at"`` or ``"tiers.1.at"`` -> ``["tiers", 1, "at"]``."""
+    text = key if isinstance(key, str) else ""
+    parts: list[Union[str, int]] = []
+    pos = 0
+    while text and pos < len(text):
+        if parts and text[pos] == ".":
+            pos += 1
+        m = _PART.match(text, pos)
+        if not m:
+            parts = []
+            break
+        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        pos = m.end()
+    if not parts or not isinstance(parts[0], str):
+        raise ScenarioError(str(key), "not a field name (a key such as capital, or a dotted "
+                                      "path such as rules.risk_per_trade or tiers[1].at)")
+    return parts
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    from .scenario import _join
+
+    parts = _key_parts(key)
+    node: Any = data
+    where = ""
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            try:
+                j = int(part)
+            except ValueError:
+                raise ScenarioError(f"{where}.{part}", f"{where} is a list: give an item's "
+                                                       f"index, e.g. {where}[0]") from None
+            if not -len(node) <= j < len(node):
+                raise ScenarioError(_join(where, j), f"no such item ({where} has {len(node)})")
+            part = j
+        elif isinstance(node, dict):
+            part = str(part)
+            if not last and node.get(part) is None:
+                node[part] = {}              # a new section: validation names what is wrong
+        else:
+            raise ScenarioError(where, f"is a {type(node).__name__}, not a section: cannot set "
+                                       f"{key}")
+        if last:
+            node[part] = value
+        else:
+            node = node[part]
+            where = _join(where, part)
+
+
+def load(source: PlanSource) -> PlanSpec:
+    """A validated plan from a plan file (a path) or a dict of the plan file's keys.
+
+    The dict goes through the very checks a plan file does (unknown keys, types, ranges,
+    correlations, contracts, plausibility), with the same messages; an ``include:`` in a dict
+    is relative to the working folder. A :class:`PlanSpec` is returned as it is.
+    Raises :class:`ScenarioError` (``.field`` is the dotted key).
+    """
+    if isinstance(source, PlanSpec):
+        return source
+    return PlanSpec(_read(source))
+
+
+def _read(source: Any) -> "Scenario":
+    """The validated scenario of a path or a dict, not compiled yet."""
+    from .scenario import load_scenario, parse_scenario
+
+    if isinstance(source, (str, os.PathLike)):
+        return load_scenario(source)
+    if isinstance(source, Mapping):
+        return parse_scenario(_plain(copy.deepcopy(dict(source))), source="<dict>")
+    raise TypeError(f"load: expected a plan file's path or a dict of its keys, not "
+                    f"{type(source).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------
+def _wrap(v: Any) -> Any:
+    if isinstance(v, dict):
+        return Figures(v)
+    if isinstance(v, list):
+        return [_wrap(x) for x in v]
+    return v
+
+
+class Figures(Mapping[str, Any]):
+    """A read-only view of a result's figures: keys as attributes (``res.ruin.ci95``) or
+    items (``res.markets["CRUDE"]``); nested sections are Figures too."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self, d: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_d", d)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return _wrap(self._d[name])
+        except KeyError:
+            raise AttributeError(f"no figure {name!r} (there are: {', '.join(self._d)})") \
+                from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("results are read-only")
+
+    def __getitem__(self, key: str) -> Any:
+        return _wrap(self._d[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __dir__(self) -> list[str]:
+        return [k for k in self._d if isinstance(k, str) and k.isidentifier()]
+
+    def to_dict(self) -> Any:
+        """A JSON-ready copy (non-finite numbers as None)."""
+        return finite_json(self._d)
+
+    def __repr__(self) -> str:
+        return f"Figures({finite_json(self._d)!r})"
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError("to_frame() needs pandas, which simrisk does not install by "
+                          "itself: pip install pandas (or the calibrate extra: "
+                          "pip install 'simrisk[calibrate]')") from None
+    return pandas
+
+
+class _Result:
+    """What every result shares: the figures (``.summary``, a dict, also readable as
+    attributes), the plan, ``to_dict()``, and a table for ``print`` and notebooks."""
+
+    __slots__ = ("plan", "summary")
+
+    def __init__(self, plan: PlanSpec, summary: dict[str, Any]) -> None:
+        self.plan = plan
+        self.summary = summary
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in _Result.__slots__:
+            raise AttributeError(name)
+        try:
+            return _wrap(self.summary[name])
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} has no figure {name!r} (there are: "
+                                 f"{', '.join(self.summary)})") from None
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | {k for k in self.summary if k.isidentifier()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figures as the command line's ``--json`` prints them (a fresh copy; non-finite
+        numbers as None)."""
+        out: dict[str, Any] = finite_json(self.summary)
+        return out
+
+    def table(self) -> str:
+        """The command line's table."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.table()
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.table())}</pre>"
+
+
+class RunResult(_Result):
+    """One run (:func:`run`): the SPEC 10 figures as attributes -- ``ruin.probability``,
+    ``ruin.ci95``, ``ruin.day_median``, ``margin_calls.probability_any``,
+    ``margin_calls.per_year``, ``tiers[k].probability_reached``, ``tiers[k].days_median``,
+    ``final_equity.median``, ``max_drawdown.p95``, ``markets["CRUDE"].win_rate``, ``paths``,
+    ``seed``, ... (every key of ``to_dict()``) -- and the per-path summaries in
+    :attr:`output` (:meth:`to_frame` as a table)."""
+
+    __slots__ = ("output",)
+
+    def __init__(self, plan: PlanSpec, summary: dict[str, Any], output: "BlockOutput") -> None:
+        super().__init__(plan, summary)
+        self.output = output
+
+    @property
+    def equity(self) -> Optional["np.ndarray"]:
+        """Every path's day-end equity, shape (paths, horizon_days + 1), column 0 the
+        capital; only with ``run(..., record_equity=True)``, else None."""
+        eq = self.output.equity
+        return eq if eq.shape[0] else None
+
+    def table(self) -> str:
+        from .metrics import format_table
+        return format_table(self.summary)
+
+    def to_frame(self) -> "pd.DataFrame":
+        """One row per path: ``ruined, blown, ruin_day, margin_calls, trades, wins, skipped,
+        final_equity, peak_equity, max_drawdown`` and ``tier{k}_day`` (the first day equity
+        closed at or above ``tiers[k].at``); days are missing (<NA>) where it never
+        happened. Needs pandas."""
+        import numpy as np
+        pd = _pandas()
+        out = self.output
+        n = int(out.ruined.shape[0])
+
+        def days(a: Any) -> Any:              # day numbers, <NA> where it never happened
+            a = np.asarray(a, dtype=np.int64)
+            arr = pd.array(a, dtype="Int64")
+            arr[a < 0] = pd.NA
+            return arr
+
+        cols: dict[str, Any] = {
+            "ruined": np.asarray(out.ruined).astype(bool),
+            "blown": np.asarray(out.blown).astype(bool),
+            "ruin_day": days(out.ruin_day),
+            "margin_calls": np.asarray(out.margin_calls, dtype=np.int64),
+            "trades": np.asarray(out.trades, dtype=np.int64),
+            "wins": np.asarray(out.wins, dtype=np.int64),
+            "skipped": np.asarray(out.skipped, dtype=np.int64),
+            "final_equity": np.asarray(out.final_equity, dtype=float),
+            "peak_equity": np.asarray(out.peak_equity, dtype=float),
+            "max_drawdown": np.asarray(out.max_dd, dtype=float),
+        }
+        td = np.asarray(out.tier_day).reshape(n, -1)
+        for k in range(td.shape[1]):
+            cols[f"tier{k}_day"] = days(td[:, k])
+        df = pd.DataFrame(cols)
+        df.index.name = "path"
+        return df
+
+
+class StressResult(_Result):
+    """A stress table (:func:`stress`): ``rows[i]`` with ``name``, ``stress``,
+    ``ruin_probability``, ``margin_call_probability``, ``tiers``, ``final_equity_p5``,
+    ``max_drawdown_median`` and, except for the base row, ``vs_base`` (paired differences
+    with 95% intervals); ``paths``, ``seed``, ``horizon_days``, ``capital``."""
+
+    __slots__ = ()
+
+    def table(self) -> str:
+        from .stress import format_stress_table
+        return format_stress_table(self.summary)
+
+    def to_frame(self) -> "pd.DataFrame":
+        """One row per stress row, indexed by its name: the headline figures, then
+        ``*_diff`` (difference from the base row) and ``*_diff_lo``/``*_diff_hi`` (its 95%
+        interval) for ruin, margin calls, each tier's reach and p5 final equity; tier
+        columns are ``tier{k}_reached`` and ``tier{k}_days_median``. Needs pandas."""
+        pd = _pandas()
+        recs = []
+        for r in self.summary["rows"]:
+            rec: dict[str, Any] = {"name": r["name"], "stress": r["stress"]}
+            vs = r.get("vs_base") or {}
+
+            def put(col: str, value: Any, diff: Optional[dict[str, Any]]) -> None:
+                rec[col] = value
+                d = diff or {}
+                ci = d.get("ci95") or [None, None]
+                rec[f"{col}_diff"], rec[f"{col}_diff_lo"], rec[f"{col}_diff_hi"] = \
+                    d.get("diff"), ci[0], ci[1]
+
+            put("ruin_probability", r["ruin_probability"], vs.get("ruin_probability"))
+            put("margin_call_probability", r["margin_call_probability"],
+                vs.get("margin_call_probability"))
+            reached = vs.get("tiers_reached") or [None] * len(r["tiers"])
+            for k, t in enumerate(r["tiers"]):
+                put(f"tier{k}_reached", t["probability_reached"], reached[k])
+                rec[f"tier{k}_days_median"] = t["days_median"]
+            put("final_equity_p5", r["final_equity_p5"], vs.get("final_equity_p5"))
+            for key in ("max_drawdown_median", "gap_fills", "beyond_1r", "paths"):
+                rec[key] = r[key]
+            recs.append(rec)
+        return pd.DataFrame.from_records(recs).set_index("name")
+
+
+class SizeResult(_Result):
+    """A capital search (:func:`size`): ``answer.capital`` (point estimate),
+    ``answer.capital_conservative`` (95%-conservative), ``answer.binding``, ``targets``,
+    ``curve`` (every capital evaluated), ``notes``, ``cost``, ``range``."""
+
+    __slots__ = ()
+
+    def table(self) -> str:
+        from .sizing import format_sizing
+        return format_sizing(self.summary).rstrip("\n")
+
+    def to_frame(self) -> "pd.DataFrame":
+        """The curve: one row per capital evaluated, indexed by capital -- ``paths``,
+        ``ruin`` with ``ruin_lo``/``ruin_hi`` (95% interval), ``margin_call`` (and interval),
+        ``tier{k}_reached`` (and interval), each target's estimate under its label, and the
+        curve's extras (``trades_per_path``, ``final_equity_median``, ...). Needs pandas."""
+        pd = _pandas()
+        recs = []
+        for row in self.summary["curve"]:
+            rec: dict[str, Any] = {}
+            for key, v in row.items():
+                if key in ("ruin", "margin_call"):
+                    rec[key], (rec[f"{key}_lo"], rec[f"{key}_hi"]) = \
+                        v["probability"], v["ci95"]
+                elif key == "tiers":
+                    for t in v:
+                        c = f"tier{t['index']}_reached"
+                        rec[c], (rec[f"{c}_lo"], rec[f"{c}_hi"]) = t["probability"], t["ci95"]
+                elif key == "targets":
+                    for t in v:
+                        rec[t["label"]] = t["probability"]
+                else:
+                    rec[key] = v
+            recs.append(rec)
+        return pd.DataFrame.from_records(recs).set_index("capital")
+
+    def plot(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Write the PNG of ``simrisk size --plot`` (needs matplotlib)."""
+        from .sizing import plot_sizing
+        plot_sizing(self.summary, str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# run, stress, size
+# ---------------------------------------------------------------------------------------------
+def _python_names(fn: _F) -> _F:
+    """Errors from the engine's option checks name the command line's options
+    (``--max-ruin``); from Python they name the argument (``max_ruin``)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ScenarioError as e:
+            if not e.field.startswith("--"):
+                raise
+            field = "/".join(p.lstrip("-").replace("-", "_") for p in e.field.split("/"))
+            raise ScenarioError(field, e.problem) from None
+    return wrapper  # type: ignore[return-value]
+
+
+def _whole(name: str, v: Any, lo: int) -> int:
+    import operator
+    try:
+        if isinstance(v, bool):
+            raise TypeError
+        i = operator.index(v)
+    except TypeError:
+        raise ScenarioError(name, f"must be a whole number, got {v!r}") from None
+    if i < lo:
+        raise ScenarioError(name, f"must be >= {lo}, got {i}")
+    return int(i)
+
+
+def _prepare(plan: PlanSource, paths: Optional[int], seed: Optional[int],
+             horizon: Optional[int]) -> tuple[PlanSpec, int, int]:
+    spec = load(plan)
+    if horizon is not None:
+        h = _whole("horizon", horizon, 1)
+        try:
+            spec = PlanSpec(spec._replaced({"horizon_days": h}))
+        except ScenarioError as e:
+            raise ScenarioError("horizon", str(e)) from None
+    paths = spec.paths if paths is None else _whole("paths", paths, 1)
+    seed = spec.seed if seed is None else _whole("seed", seed, 0)
+    return spec, paths, seed
+
+
+def _check_backend(backend: str, scheduler: Optional[str]) -> None:
+    """Raises ScenarioError naming the command line's option (--backend, --scheduler)."""
+    if backend not in ("threads", "dask"):
+        raise ScenarioError("--backend", f"must be threads or dask, not {backend!r}")
+    if scheduler is not None and backend != "dask":
+        raise ScenarioError("--scheduler", "only with --backend dask")
+    if backend == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise ScenarioError("--backend", "dask needs the dask extra (install the dask "
+                                "extra: pip install '.[dask]' in the source tree)") from None
+
+
+@_python_names
+def run(plan: PlanSource, *, paths: Optional[int] = None, seed: Optional[int] = None,
+        horizon: Optional[int] = None, jobs: Optional[int] = 0, backend: str = "threads",
+        scheduler: Optional[str] = None, record_equity: bool = False,
+        progress: Progress = None) -> RunResult:
+    """Simulate a plan: what ``simrisk run`` does.
+
+    ``plan``: a :class:`PlanSpec`, a plan file's path or a dict (see :func:`load`).
+    ``paths``, ``seed``, ``horizon`` (trading days): the plan's own unless given.
+    ``jobs``: worker threads (0 = every core, -1 = all but one); ``backend`` ``"threads"``
+    or ``"dask"`` (``scheduler``: a dask.distributed address, None = a local cluster) --
+    neither changes a single number. ``record_equity``: keep every path's day-end equity
+    (:attr:`RunResult.equity`; memory grows with paths x horizon). ``progress(n)`` is called
+    with each finished block's number of paths.
+    """
+    spec, paths, seed = _prepare(plan, paths, seed, horizon)
+    _check_backend(backend, scheduler)
+    from .metrics import summarize
+    from .runner import simulate
+
+    out = simulate(spec.compiled, paths, seed, jobs=jobs, progress=progress, backend=backend,
+                   scheduler=scheduler, record_equity=record_equity)
+    return RunResult(spec, summarize(spec.compiled, out, paths, seed), out)
+
+
+def check_values(option: str, values: Sequence[float], lo: float, hi: float,
+                 lo_open: bool = False) -> list[float]:
+    """``values`` as floats, each in [lo, hi] (or (lo, hi]); ScenarioError naming
+    ``option``, e.g. ``--spike: 1.5 is out of range ([0, 1])``."""
+    out = []
+    for v in values:
+        try:
+            if isinstance(v, bool):
+                raise TypeError
+            x = float(v)
+        except (TypeError, ValueError):
+            raise ScenarioError(option, f"{v!r} is not a number") from None
+        if not (lo < x if lo_open else lo <= x) or not x <= hi:
+            raise ScenarioError(option, f"{v} is out of range ({'(' if lo_open else '['}"
+                                        f"{lo:g}, {hi:g}])")
+        out.append(x)
+    return out
+
+
+def check_tails(tails: Optional[float]) -> None:
+    """None, or Student-t degrees of freedom in (2, 1000]; ScenarioError naming --tails."""
+    if tails is not None and not (not isinstance(tails, bool) and isinstance(tails, (int, float))
+                                  and 2.0 < tails <= 1000.0):
+        raise ScenarioError("--tails", "must be > 2 (degrees of freedom of the Student-t)")
+
+
+def _list(v: Any) -> list[Any]:
+    if v is None:
+        return []
+    if isinstance(v, (int, float)) or (hasattr(v, "dtype") and getattr(v, "ndim", 1) == 0):
+        return [v]
+    return list(v)
+
+
+def check_reviews(review: Any) -> Optional[list[Optional[int]]]:
+    """``--review``: None (no comparison), a text ``"off,21,63"`` or a sequence of ``None`` /
+    ``"off"`` / whole days >= 1 -> ``[None, 21, 63]`` (None = the rule removed); ScenarioError
+    naming --review."""
+    if review is None:
+        return None
+    parts = review.split(",") if isinstance(review, str) else list(_list(review))
+    out: list[Optional[int]] = []
+    for part in parts:
+        if part is None or (isinstance(part, str) and part.strip().lower() == "off"):
+            out.append(None)
+            continue
+        try:
+            n = int(part.strip()) if isinstance(part, str) else \
+                (int(part) if not isinstance(part, bool) and float(part) == int(part) else 0)
+        except (TypeError, ValueError):
+            n = 0
+        if not 1 <= n <= 100_000:
+            raise ScenarioError("--review", f"{str(part).strip()!r} is neither off nor a number "
+                                            "of days >= 1 (e.g. --review off,21,63)")
+        out.append(n)
+    if not out:
+        raise ScenarioError("--review", "give at least one setting (e.g. --review off,21,63)")
+    return out
+
+
+def stress_rows(spec: PlanSpec, *, spike: Sequence[float] = (), adverse: bool = False,
+                vol_mult: Sequence[float] = (), tails: Optional[float] = None,
+                window: Optional[tuple[int, int]] = None,
+                reviews: Optional[Sequence[Optional[int]]] = None) -> list["Stress"]:
+    """The rows ``simrisk stress`` runs, checked before any work: one per spike weight and
+    volatility multiplier and one for fat tails; without any, the plan's ``stress:`` rows;
+    without those, the default sweep (spikes 0.5 and 1, adverse, volatility x2) -- or, when
+    review settings are compared (``reviews``, :func:`check_reviews`), calm rows only. Errors
+    name the command line's options (``--spike``)."""
+    from .stress import check_stressed, stresses_from_scenario, sweep
+
+    spikes = check_values("--spike", _list(spike), 0.0, 1.0)
+    vols = check_values("--vol-mult", _list(vol_mult), 0.0, 20.0, lo_open=True)
+    check_tails(tails)
+    plan = spec.compiled
+    win = None
+    if window is not None:
+        try:
+            a, b = (int(x) for x in window)
+        except (TypeError, ValueError):
+            raise ScenarioError("--window", "must be START:END in days, e.g. 100:160") \
+                from None
+        if not 1 <= a <= b <= plan.n_days:
+            raise ScenarioError("--window", f"need 1 <= START <= END <= horizon_days "
+                                            f"({plan.n_days})")
+        win = (a, b)
+    scenario = spec.scenario
+    if spikes or vols or tails is not None:
+        rows = sweep(spikes, vols, tails, adverse=adverse, window=win)
+        where = {id(r): ("--spike" if r.spike else "--vol-mult" if r.vol_mult != 1.0
+                         else "--tails") for r in rows}
+    elif scenario.stress:
+        if adverse or win:
+            raise ScenarioError("--adverse/--window", "only with --spike/--vol-mult (the "
+                                "scenario's stress rows carry their own)")
+        rows = stresses_from_scenario(scenario)
+        for i, r in enumerate(rows):   # windows against the horizon of this run
+            if r.window is not None and not r.window[1] <= plan.n_days:
+                raise ScenarioError(f"stress[{i}].window", f"ends on day {r.window[1]}, after "
+                                                           f"the horizon ({plan.n_days} days)")
+        where = {id(r): f"stress[{i}].vol_mult" for i, r in enumerate(rows)}
+    elif reviews is not None:
+        rows, where = [], {}                             # --review alone: calm rows only
+    else:
+        rows = sweep([0.5, 1.0], [2.0], None, adverse=True, window=win)
+        where = {id(r): "stress" for r in rows}          # the default sweep
+    for r in rows:                      # a stress that would overflow is refused up front
+        check_stressed(plan, r, where[id(r)])
+    if reviews is not None and len(plan.market_names) < 2:
+        raise ScenarioError("--review", "the correlation review needs at least two markets")
+    return rows
+
+
+def stress_runs(rows: Sequence["Stress"],
+                reviews: Optional[Sequence[Optional[int]]] = None) -> int:
+    """How many plain runs a stress table costs (for the memory and time preflight)."""
+    n = 1 + sum(not r.is_base() for r in rows)
+    return n * len(reviews) if reviews is not None else n
+
+
+def run_stress_rows(spec: PlanSpec, rows: Sequence["Stress"], paths: int, seed: int, *,
+                    reviews: Optional[Sequence[Optional[int]]] = None,
+                    jobs: Optional[int] = 0, backend: str = "threads",
+                    scheduler: Optional[str] = None, progress: Progress = None) -> StressResult:
+    """Run checked rows (:func:`stress_rows`) beside the base case; with ``reviews``, each
+    review setting calm and under each row, paired against the first setting."""
+    from .stress import run_review_stress, run_stress
+    if reviews is not None:
+        return StressResult(spec, run_review_stress(spec.compiled, reviews, rows, paths, seed,
+                                                    jobs=jobs, progress=progress,
+                                                    backend=backend, scheduler=scheduler))
+    return StressResult(spec, run_stress(spec.compiled, rows, paths, seed, jobs=jobs,
+                                         progress=progress, backend=backend,
+                                         scheduler=scheduler))
+
+
+@_python_names
+def stress(plan: PlanSource, *, spike: Union[float, Sequence[float], None] = None,
+           adverse: bool = False, vol_mult: Union[float, Sequence[float], None] = None,
+           tails: Optional[float] = None, window: Optional[tuple[int, int]] = None,
+           review: Union[str, Sequence[Optional[Union[int, str]]], None] = None,
+           paths: Optional[int] = None, seed: Optional[int] = None,
+           horizon: Optional[int] = None, jobs: Optional[int] = 0, backend: str = "threads",
+           scheduler: Optional[str] = None, progress: Progress = None) -> StressResult:
+    """Stress a plan beside its base case on common random numbers: ``simrisk stress``
+    (exported as ``simcore.stress_test``).
+
+    ``spike``: correlation spike weights in [0, 1] (one row each); ``adverse``: spike toward
+    the strategies' direction pattern; ``vol_mult``: volatility multipliers in (0, 20]
+    (one row each); ``tails``: a row of Student-t shocks with that many degrees of freedom
+    (> 2); ``window``: ``(first_day, last_day)``, 1-based inclusive, for spikes and
+    volatility (default the whole horizon). Without any of these: the plan's ``stress:``
+    rows, else spikes 0.5 and 1 (adverse) and volatility x2. ``review``: compare
+    correlation-review cadences, e.g. ``"off,21,63"`` or ``[None, 21, 63]`` (None/"off" = the
+    rule removed, N = every N days): each setting calm and under each row, paired against the
+    first setting (without stress options: calm only). Other options as :func:`run`.
+    """
+    reviews = check_reviews(review)
+    spec, paths, seed = _prepare(plan, paths, seed, horizon)
+    _check_backend(backend, scheduler)
+    rows = stress_rows(spec, spike=_list(spike), adverse=adverse, vol_mult=_list(vol_mult),
+                       tails=tails, window=window, reviews=reviews)
+    return run_stress_rows(spec, rows, paths, seed, reviews=reviews, jobs=jobs,
+                           backend=backend, scheduler=scheduler, progress=progress)
+
+
+def size_targets(spec: PlanSpec, *, max_ruin: Optional[float] = None,
+                 reach: Sequence[Any] = (), max_margin_call: Optional[float] = None,
+                 min_capital: Optional[float] = None, max_capital: Optional[float] = None,
+                 tolerance: float = 0.01) -> list[Any]:
+    """The targets of a capital search, with every option checked before any work (errors
+    name the command line's options, ``--max-ruin``)."""
+    from .sizing import check_search, make_targets
+
+    targets = make_targets(spec.compiled, max_ruin=max_ruin, reach=reach,
+                           max_margin_call=max_margin_call)
+    check_search(spec.scenario, targets, min_capital=min_capital, max_capital=max_capital,
+                 tolerance=tolerance)
+    return targets
+
+
+def run_size(spec: PlanSpec, targets: Sequence[Any], paths: int, seed: int, *,
+             min_capital: Optional[float] = None, max_capital: Optional[float] = None,
+             tolerance: float = 0.01, jobs: Optional[int] = 0, backend: str = "threads",
+             scheduler: Optional[str] = None, progress: Progress = None,
+             stage: Optional[Callable[[str], None]] = None) -> SizeResult:
+    """Search checked targets (:func:`size_targets`)."""
+    from .sizing import size_capital
+    return SizeResult(spec, size_capital(spec.scenario, targets, paths=paths, seed=seed,
+                                         min_capital=min_capital, max_capital=max_capital,
+                                         jobs=jobs, tolerance=tolerance, progress=progress,
+                                         stage=stage, backend=backend, scheduler=scheduler))
+
+
+@_python_names
+def size(plan: PlanSource, *, max_ruin: Optional[float] = None,
+         reach: Union[str, Sequence[Any]] = (), max_margin_call: Optional[float] = None,
+         min_capital: Optional[float] = None, max_capital: Optional[float] = None,
+         tolerance: float = 0.01, paths: Optional[int] = None, seed: Optional[int] = None,
+         horizon: Optional[int] = None, jobs: Optional[int] = 0, backend: str = "threads",
+         scheduler: Optional[str] = None, progress: Progress = None,
+         stage: Optional[Callable[[str], None]] = None) -> SizeResult:
+    """The least starting capital for which the plan meets its targets: ``simrisk size``.
+
+    Targets: ``max_ruin`` (P(ruin) at most this), ``reach`` (``"AT:Q[:DAYS]"`` strings or
+    ``(at, q, days_or_None)`` tuples: reach the tier at ``at`` with probability at least
+    ``q``, within ``days``), ``max_margin_call``; none at all means ``max_ruin=0.05``.
+    ``min_capital``/``max_capital``: the search range (defaults as the command line's);
+    ``tolerance``: relative resolution of the answers. ``stage(text)`` is called at each
+    stage of the search. Other options as :func:`run`.
+    """
+    spec, paths, seed = _prepare(plan, paths, seed, horizon)
+    _check_backend(backend, scheduler)
+    # one target ("AT:Q" or (at, q, days)) or a sequence of them
+    if isinstance(reach, str) or (isinstance(reach, tuple) and reach
+                                  and not isinstance(reach[0], (str, tuple, list))):
+        reach = [reach]
+    targets = size_targets(spec, max_ruin=max_ruin, reach=list(reach),
+                           max_margin_call=max_margin_call, min_capital=min_capital,
+                           max_capital=max_capital, tolerance=tolerance)
+    return run_size(spec, targets, paths, seed, min_capital=min_capital,
+                    max_capital=max_capital, tolerance=tolerance, jobs=jobs, backend=backend,
+                    scheduler=scheduler, progress=progress, stage=stage)
