@@ -5,6 +5,7 @@ import click
 from ._common import (BadInput, Progress, backend_opts, check_backend, dump_json, guard,
                       horizon_opt, jobs_opt, json_opt, load, paths_opt, preflight,
                       progress_wanted, scenario_arg, seed_opt, show_warnings)
+from ._common import check_report_opts, command_line, report_opts
 
 
 def _floats(option: str, text: str, lo: float, hi: float, lo_open: bool = False) -> list:
@@ -66,9 +67,11 @@ def _rows_from_scenario(scenario, horizon: int) -> list:
 @jobs_opt
 @backend_opts
 @json_opt
+@report_opts
+@click.option("--force", is_flag=True, help="Let --report and --plot overwrite existing files.")
 @guard
 def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, horizon, jobs, backend,
-           scheduler, as_json):
+           scheduler, as_json, report_file, plot_dir, force):
     """Stress FILE's plan: ruin, margin calls, tier reach and p5 equity under each stress,
     with paired 95% intervals for the difference from the base case.
 
@@ -84,6 +87,7 @@ def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, horizon, 
         else []
     if tails is not None and not 2.0 < tails <= 1000.0:
         raise BadInput("--tails: must be > 2 (degrees of freedom of the Student-t)")
+    outputs = check_report_opts(report_file, plot_dir, None, force=force, kind="stress")
     scenario, plan = load(file, horizon)
     win = _window(window, plan.n_days) if window is not None else None
     if spikes or vols or tails is not None:
@@ -109,6 +113,7 @@ def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, horizon, 
     with Progress(paths * n_runs, progress_wanted(as_json), "stress rows") as progress:
         result = run_stress(plan, rows, paths, seed, jobs=jobs, progress=progress,
                             backend=backend, scheduler=scheduler)
+    result.update(outputs.write_stress(result, plan, command_line(), scenario))
     if as_json:
         dump_json(result)
     else:
