@@ -170,7 +170,7 @@ def run_narrative(d) -> list[str]:
             continue
         p = t["probability_reached"]
         if p:
-            out.append(f"{_pct(p, 1)} of paths reach {_money(t['at'])} (median day "
+            out.append(f"{_pct(p, 1 if p >= 0.01 else 2)} of paths reach {_money(t['at'])} (median day "
                        f"{t['days_median']}).")
         else:
             out.append(f"No path reaches {_money(t['at'])}.")
