@@ -52,8 +52,29 @@ def run_of(path, paths=1024, horizon=120, seed=3, **over):
     return plan, out, summary
 
 
+def no_overlapping_tick_labels(fig):
+    """Readable in print: on every axis, no two visible tick labels overlap."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    r = canvas.get_renderer()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            boxes = [t.get_window_extent(r) for t in axis.get_ticklabels()
+                     if t.get_visible() and t.get_text()]
+            for i in range(len(boxes)):
+                for j in range(i + 1, len(boxes)):
+                    a, b = boxes[i], boxes[j]
+                    ov_w = min(a.x1, b.x1) - max(a.x0, b.x0)
+                    ov_h = min(a.y1, b.y1) - max(a.y0, b.y0)
+                    assert not (ov_w > 1 and ov_h > 1), \
+                        (fig.texts[0].get_text() if fig.texts else ax.get_title(),
+                         axis.axis_name, [t.get_text() for t in axis.get_ticklabels()])
+
+
 def check_figs(figs: dict, tmp_path, prefix=""):
     for name, fig in figs.items():
+        no_overlapping_tick_labels(fig)
         dest = tmp_path / f"{prefix}{name}.png"
         F.save_png(fig, dest)
         w, h = png_size(dest.read_bytes())
