@@ -60,3 +60,4 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
         if dest is not None:
             click.echo(f"\nday-end equity of every path: {equity_file} "
                        f"(shape {out.equity.shape[0]} x {out.equity.shape[1]})")
+        click.echo(outputs.written(summary), nl=False)

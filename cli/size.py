@@ -89,3 +89,4 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
         dump_json(res)
     else:
         click.echo(format_sizing(res), nl=False)
+        click.echo(outputs.written(res), nl=False)

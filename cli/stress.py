@@ -118,3 +118,4 @@ def stress(file, spike, adverse, vol_mult, tails, window, paths, seed, horizon, 
         dump_json(result)
     else:
         click.echo(format_stress_table(result))
+        click.echo(outputs.written(result), nl=False)

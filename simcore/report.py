@@ -467,6 +467,18 @@ class Outputs:
                                       option="--csv")
         return cls(report, plot, csv_p, kind)
 
+    @staticmethod
+    def written(keys: dict) -> str:
+        """Lines for the human output naming what was written ("" if nothing)."""
+        lines = []
+        if keys.get("report"):
+            lines.append(f"report: {keys['report']}")
+        if keys.get("plot_files"):
+            lines.append(f"figures: {', '.join(keys['plot_files'])}")
+        if keys.get("csv"):
+            lines.append(f"one row per path: {keys['csv']}")
+        return "".join(f"\n{x}" for x in lines) + ("\n" if lines else "")
+
     @property
     def equity_paths(self) -> int:
         """Paths whose day-end equity the run must record (the fan chart's subsample)."""
