@@ -496,8 +496,7 @@ class Outputs:
     def write_run(self, plan, out, summary: dict, command: str = "", scenario=None) -> dict:
         """After ``simrisk run``: the CSV, the figures, the page. Returns the JSON keys
         ``version`` and ``warnings`` (always) and ``report``, ``plot_files``, ``csv``."""
-        from ._version import __version__
-        keys = {"version": __version__, "warnings": list(plan.extras.get("warnings", ()))}
+        keys = self._ident(plan)
         if self.csv is not None:
             write_csv(out, self.csv)
             keys["csv"] = str(self.csv)
@@ -513,8 +512,15 @@ class Outputs:
             keys["report"] = str(self.report)
         return keys
 
+    @staticmethod
+    def _ident(plan) -> dict:
+        from ._version import __version__
+        return {"version": __version__, "warnings": list(plan.extras.get("warnings", ()))}
+
     def write_stress(self, result: dict, plan, command: str = "", scenario=None) -> dict:
-        keys = {}
+        """After ``simrisk stress``: figures and page; JSON keys ``version``, ``warnings``
+        (always), ``report``, ``plot_files``."""
+        keys = self._ident(plan)
         if self.plot_dir is not None:
             from .figures import stress_figures
             keys["plot_files"] = write_plot_dir(self.plot_dir, stress_figures(result))
@@ -525,7 +531,9 @@ class Outputs:
         return keys
 
     def write_size(self, res: dict, plan, command: str = "", scenario=None) -> dict:
-        keys = {}
+        """After ``simrisk size``: the page; JSON keys ``version``, ``warnings`` (always) and
+        ``report``."""
+        keys = self._ident(plan)
         if self.report is not None:
             meta = self._meta(command, scenario, plan, res["seed"], res["paths"])
             write_text(self.report, size_report(res, meta))

@@ -329,6 +329,7 @@ def test_stress_and_size_reports_through_the_cli(tmp_path):
     assert r.exit_code == 0, r.output
     js = json.loads(r.stdout)
     assert js["report"] == str(rep) and len(js["plot_files"]) == 1
+    assert "version" in js and js["warnings"] and js["rows"][0]["name"] == "base"
     assert png_size((figs / "stress.png").read_bytes()) == (W, H)
     assert "simrisk stress" in rep.read_text()
     r = invoke("stress", f, "--paths", 1024, "--spike", "1", "--report", rep)
