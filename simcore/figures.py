@@ -233,6 +233,9 @@ def fan_chart(d: RunData):
         ax.axhline(d.ruin_level, color=RED, lw=1.2, ls="--",
                    label=f"ruin below {money(d.ruin_level)}")
         lo = min(lo, d.ruin_level)
+    if d.ruin_dd is not None:           # a rule relative to each path's peak: no fixed line
+        ax.plot([], [], color=RED, lw=1.2, ls="-.",
+                label=f"ruin at a {d.ruin_dd:.0%} drawdown from peak")
     shown = 0
     for k, lvl in enumerate(d.tier_levels):
         if lvl is None or lvl <= 0:
