@@ -245,7 +245,7 @@ border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f2f2f2}
 td:first-child,th:first-child{text-align:left}
-.meta td{text-align:left}.warn{color:#8a4b00}
+.meta td,.left td,.left th{text-align:left}.warn{color:#8a4b00}
 figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555}.says{background:#f6f8fa;padding:.6em 1em;
 border-left:4px solid #1f77b4}
@@ -257,10 +257,11 @@ def _e(x) -> str:
     return html.escape("" if x is None else str(x))
 
 
-def _table(head, rows) -> str:
+def _table(head, rows, cls: str = "") -> str:
     h = "".join(f"<th>{_e(c)}</th>" for c in head)
     b = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
+    c = f" class={cls}" if cls else ""
+    return f"<table{c}><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
 
 
 def _img(fig, alt: str, caption: str) -> str:
@@ -393,7 +394,8 @@ def stress_report(result: dict, meta: dict) -> str:
                 "" if fe is None else f"{fe['diff']:+,.0f} [{fe['ci95'][0]:+,.0f}, "
                                       f"{fe['ci95'][1]:+,.0f}]"]
         rows.append(row)
-    descr = _table(["row", "stress"], [[r["name"], r["stress"]] for r in result["rows"]])
+    descr = _table(["row", "stress"], [[r["name"], r["stress"]] for r in result["rows"]],
+                   cls="left")
     cap = ("Each stress row's difference from the base case in P(ruin), in P(reach the next "
            "tier) and in p5 final equity, with paired 95% intervals (common random numbers).")
     figs = stress_figures(result)

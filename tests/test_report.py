@@ -98,6 +98,24 @@ def test_every_run_figure_for_each_example_plan(plan_file, tmp_path):
     assert len(list(tmp_path.glob("*.png"))) == 4
 
 
+@pytest.mark.parametrize("plan_file", PLANS, ids=[os.path.basename(p) for p in PLANS])
+def test_stress_and_size_figures_for_each_example_plan(plan_file, tmp_path):
+    """The forest plot (the plan's own stress rows, or the default sweep) and the sizing curve
+    for every example plan, small and short."""
+    from simcore.sizing import make_targets, size_capital
+    from simcore.stress import run_stress, stresses_from_scenario, sweep
+    scn = with_overrides(load_scenario(plan_file), horizon_days=60)
+    plan = build_plan(scn)
+    rows = [r for r in stresses_from_scenario(scn) if r.window is None or r.window[1] <= 60]
+    rows = rows or sweep([0.5, 1.0], [2.0], None, adverse=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = run_stress(plan, rows, 1024, 3, jobs=1)
+        check_figs(F.stress_figures(res), tmp_path, "s_")
+        sz = size_capital(scn, make_targets(plan, max_ruin=0.05), paths=1024, seed=3, jobs=1)
+        check_figs(F.size_figures(sz), tmp_path, "z_")
+
+
 STRESS_SMALL = {"name": "report test", "capital": 10000, "horizon_days": 80, "paths": 1024,
                 "seed": 3,
                 "markets": {"SP500": {"price": 6000, "vol": 0.18},
