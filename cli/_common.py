@@ -252,3 +252,60 @@ def check_backend(backend: str, scheduler) -> None:
 def dump_json(obj) -> None:
     import json
     click.echo(json.dumps(finite_json(obj), allow_nan=False))
+
+
+# ---- --report / --plot DIR / --csv (simcore.report does the work) --------------------------
+
+def report_opts(fn):
+    """``--report FILE.html``, ``--plot DIR`` (unless the command has its own) and ``--csv``
+    (run only), as :func:`check_report_opts` takes them."""
+    kind = fn.__name__
+    if kind == "run":
+        fn = click.option("--csv", "csv_file", type=click.Path(dir_okay=False),
+                          metavar="FILE.csv",
+                          help="Write one row per path (ruin day, blown, margin calls, "
+                               "trades, wins, final and peak equity, max drawdown, first day "
+                               "at each tier).")(fn)
+    if kind in ("run", "stress"):
+        fn = click.option("--plot", "plot_dir", type=click.Path(file_okay=False),
+                          metavar="DIR",
+                          help="Write the figures as PNG files in DIR (made if missing; "
+                               "needs matplotlib: the plot extra).")(fn)
+    fn = click.option("--report", "report_file", type=click.Path(dir_okay=False),
+                      metavar="FILE.html",
+                      help="Write one self-contained HTML page: the plan, the command, the "
+                           "tables, the figures and what they say (needs matplotlib).")(fn)
+    return fn
+
+
+def check_report_opts(report_file, plot_dir, csv_file, *, force: bool, kind: str):
+    """Check the report options before any work (a bad one is exit 2); return the
+    :class:`simcore.report.Outputs` that writes them after the run."""
+    from simcore.errors import ScenarioError
+    from simcore.report import Outputs
+
+    try:
+        return Outputs.check(report_file, plot_dir, csv_file, force=force, kind=kind)
+    except ScenarioError as e:
+        raise BadInput(str(e)) from None
+
+
+def command_line() -> str:
+    """The command as typed, rebuilt from click's context: ``simrisk run PLAN --paths 2000``."""
+    import shlex
+    ctx = click.get_current_context()
+    words = ["simrisk", ctx.info_name]
+    for p in ctx.command.params:
+        v = ctx.params.get(p.name)
+        if v is None or v is False or v == () or (p.name == "jobs" and v == p.default) \
+                or (isinstance(p, click.Option) and p.default not in (None, False)
+                    and v == p.default):
+            continue
+        if isinstance(p, click.Argument):
+            words.append(str(v))
+        elif v is True:
+            words.append(p.opts[-1] if p.opts[-1].startswith("--") else p.opts[0])
+        else:
+            for x in (v if isinstance(v, (list, tuple)) else [v]):
+                words += [next(o for o in p.opts if o.startswith("--")), str(x)]
+    return shlex.join(words)

@@ -4,6 +4,7 @@ import click
 from ._common import (Progress, backend_opts, check_backend, check_output, dump_json, guard,
                       horizon_opt, jobs_opt, json_opt, load, paths_opt, preflight,
                       progress_wanted, scenario_arg, seed_opt, show_warnings)
+from ._common import check_report_opts, command_line, report_opts
 
 
 @click.command()
@@ -18,9 +19,12 @@ from ._common import (Progress, backend_opts, check_backend, check_output, dump_
               help="Also keep every path's day-end equity and save it as a NumPy array of "
                    "shape (paths, horizon_days + 1) (column 0 = capital). Memory grows with "
                    "paths x horizon; never overwrites an existing file unless --force.")
-@click.option("--force", is_flag=True, help="Let --save-equity overwrite an existing file.")
+@click.option("--force", is_flag=True,
+              help="Let --save-equity, --report, --plot and --csv overwrite existing files.")
+@report_opts
 @guard
-def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_file, force):
+def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_file, force,
+        report_file, plot_dir, csv_file):
     """Simulate FILE's plan: ruin, tier times, margin calls, drawdown, final equity."""
     from simcore import api
     from simcore._files import atomic_path
@@ -30,6 +34,7 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
     if equity_file is not None:       # before any work: a bad destination is a bad option
         dest = check_output(equity_file, force=force, suffixes=(".npy",),
                             option="--save-equity")
+    outputs = check_report_opts(report_file, plot_dir, csv_file, force=force, kind="run")
     spec = load(file, horizon)
     paths = spec.paths if paths is None else paths
     seed = spec.seed if seed is None else seed
@@ -38,8 +43,11 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
     show_warnings(spec)
     with Progress(paths, progress_wanted(as_json)) as progress:
         res = api.run(spec, paths=paths, seed=seed, jobs=jobs, progress=progress,
-                      backend=backend, scheduler=scheduler, record_equity=dest is not None)
+                      backend=backend, scheduler=scheduler, record_equity=dest is not None,
+                      equity_paths=outputs.equity_paths)
     summary = res.summary
+    summary.update(outputs.write_run(spec.compiled, res.output, summary, command_line(),
+                                     spec.scenario))
     if dest is not None:
         import numpy as np
         with atomic_path(dest) as tmp:   # complete or absent, never a truncated file
@@ -52,3 +60,4 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
         if dest is not None:
             click.echo(f"\nday-end equity of every path: {equity_file} "
                        f"(shape {res.equity.shape[0]} x {res.equity.shape[1]})")
+        click.echo(outputs.written(summary), nl=False)

@@ -4,6 +4,7 @@ import click
 from ._common import (BadInput, backend_opts, check_backend, check_output, dump_json, guard,
                       horizon_opt, jobs_opt, json_opt, load, paths_opt, preflight,
                       progress_wanted, scenario_arg, seed_opt, show_warnings)
+from ._common import check_report_opts, command_line, report_opts
 
 #: a sizing search costs about this many plain runs of --paths (docs/sizing.md)
 SIZING_RUNS = 12
@@ -37,10 +38,11 @@ SIZING_RUNS = 12
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), metavar="FILE.png",
               help="Write a PNG of the curve(s) against capital with the target and 95% band "
                    "(needs matplotlib: the plot extra).")
-@click.option("--force", is_flag=True, help="Let --plot overwrite an existing file.")
+@click.option("--force", is_flag=True, help="Let --plot and --report overwrite existing files.")
+@report_opts
 @guard
 def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, tolerance, paths,
-         seed, horizon, jobs, backend, scheduler, as_json, plot_file, force):
+         seed, horizon, jobs, backend, scheduler, as_json, plot_file, force, report_file):
     """Least starting capital for FILE's plan to meet its targets (ruin, tier reach, margin
     calls), searched on common random numbers; point estimate and 95%-conservative capital."""
     from simcore import api
@@ -56,6 +58,7 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
         except ImportError:
             raise BadInput("--plot: needs matplotlib (install the plot extra: pip install "
                            "'.[plot]' in the source tree)") from None
+    outputs = check_report_opts(report_file, None, None, force=force, kind="size")
     spec = load(file, horizon)
     targets = api.size_targets(spec, max_ruin=max_ruin, reach=reach,
                                max_margin_call=max_margin_call, min_capital=min_capital,
@@ -80,7 +83,10 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
         with atomic_path(dest) as tmp:   # complete or absent, never a truncated file
             res.plot(tmp)
         res.summary["plot"] = plot_file
+    res.summary.update(outputs.write_size(res.summary, spec.compiled, command_line(),
+                                          spec.scenario))
     if as_json:
         dump_json(res.summary)
     else:
         click.echo(format_sizing(res.summary), nl=False)
+        click.echo(outputs.written(res.summary), nl=False)

@@ -5,6 +5,7 @@ import click
 from ._common import (BadInput, Progress, backend_opts, check_backend, dump_json, guard,
                       horizon_opt, jobs_opt, json_opt, load, paths_opt, preflight,
                       progress_wanted, scenario_arg, seed_opt, show_warnings)
+from ._common import check_report_opts, command_line, report_opts
 
 
 def _floats(option: str, text: str, lo: float, hi: float, lo_open: bool = False) -> list:
@@ -60,9 +61,11 @@ def _window(text: str):
 @jobs_opt
 @backend_opts
 @json_opt
+@report_opts
+@click.option("--force", is_flag=True, help="Let --report and --plot overwrite existing files.")
 @guard
 def stress(file, spike, adverse, vol_mult, tails, review, window, paths, seed, horizon, jobs,
-           backend, scheduler, as_json):
+           backend, scheduler, as_json, report_file, plot_dir, force):
     """Stress FILE's plan: ruin, margin calls, tier reach and p5 equity under each stress,
     with paired 95% intervals for the difference from the base case.
 
@@ -82,6 +85,7 @@ def stress(file, spike, adverse, vol_mult, tails, review, window, paths, seed, h
         reviews = api.check_reviews(review)
     except ScenarioError as e:
         raise BadInput(str(e)) from None
+    outputs = check_report_opts(report_file, plot_dir, None, force=force, kind="stress")
     spec = load(file, horizon)
     win = _window(window) if window is not None else None
     try:                                # rows checked against the plan, before any work
@@ -97,7 +101,10 @@ def stress(file, spike, adverse, vol_mult, tails, review, window, paths, seed, h
     with Progress(paths * n_runs, progress_wanted(as_json), "stress rows") as progress:
         res = api.run_stress_rows(spec, rows, paths, seed, reviews=reviews, jobs=jobs,
                                   progress=progress, backend=backend, scheduler=scheduler)
+    res.summary.update(outputs.write_stress(res.summary, spec.compiled, command_line(),
+                                            spec.scenario))
     if as_json:
         dump_json(res.summary)
     else:
         click.echo(res.table())
+        click.echo(outputs.written(res.summary), nl=False)

@@ -31,6 +31,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, S
                     TypeVar, Union)
 
 from ._json import finite_json
+from ._version import __version__
 from .errors import ScenarioError
 
 if TYPE_CHECKING:                               # pragma: no cover
@@ -314,6 +315,9 @@ class _Result:
     def __init__(self, plan: PlanSpec, summary: dict[str, Any]) -> None:
         self.plan = plan
         self.summary = summary
+        # what made the figures, as every command's --json carries it
+        summary.setdefault("version", __version__)
+        summary.setdefault("warnings", plan.warnings)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name in _Result.__slots__:
@@ -554,6 +558,7 @@ def _check_backend(backend: str, scheduler: Optional[str]) -> None:
 def run(plan: PlanSource, *, paths: Optional[int] = None, seed: Optional[int] = None,
         horizon: Optional[int] = None, jobs: Optional[int] = 0, backend: str = "threads",
         scheduler: Optional[str] = None, record_equity: bool = False,
+        equity_paths: int = 0,
         progress: Progress = None) -> RunResult:
     """Simulate a plan: what ``simrisk run`` does.
 
@@ -562,7 +567,9 @@ def run(plan: PlanSource, *, paths: Optional[int] = None, seed: Optional[int] = 
     ``jobs``: worker threads (0 = every core, -1 = all but one); ``backend`` ``"threads"``
     or ``"dask"`` (``scheduler``: a dask.distributed address, None = a local cluster) --
     neither changes a single number. ``record_equity``: keep every path's day-end equity
-    (:attr:`RunResult.equity`; memory grows with paths x horizon). ``progress(n)`` is called
+    (:attr:`RunResult.equity`; memory grows with paths x horizon); ``equity_paths``: keep
+    it for the first that many paths only (what the fan chart needs; memory does not grow
+    with ``paths``). ``progress(n)`` is called
     with each finished block's number of paths.
     """
     spec, paths, seed = _prepare(plan, paths, seed, horizon)
@@ -571,7 +578,8 @@ def run(plan: PlanSource, *, paths: Optional[int] = None, seed: Optional[int] = 
     from .runner import simulate
 
     out = simulate(spec.compiled, paths, seed, jobs=jobs, progress=progress, backend=backend,
-                   scheduler=scheduler, record_equity=record_equity)
+                   scheduler=scheduler, record_equity=record_equity,
+                   equity_paths=equity_paths)
     return RunResult(spec, summarize(spec.compiled, out, paths, seed), out)
 
 

@@ -35,12 +35,16 @@ def _run_block(plan: Plan, seed_seq: np.random.SeedSequence, n: int,
 
 
 def merge(outs: list[BlockOutput]) -> BlockOutput:
-    """Concatenate per-path fields and add per-block (per-market) sums, in block order."""
+    """Concatenate per-path fields and add per-block (per-market) sums, in block order.
+
+    ``equity`` is the concatenation of the blocks that recorded it (always the first ones:
+    see ``equity_paths`` in :func:`simulate`)."""
     fields = {}
     for name in BlockOutput.PER_PATH:
         arrs = [getattr(o, name) for o in outs]
-        if name == "equity" and arrs[0].shape[0] == 0:
-            fields[name] = arrs[0]
+        if name == "equity":
+            arrs = [a for a in arrs if a.shape[0] > 0]
+            fields[name] = np.concatenate(arrs, axis=0) if arrs else outs[0].equity
         else:
             fields[name] = np.concatenate(arrs, axis=0)
     for name in BlockOutput.PER_BLOCK:
@@ -78,24 +82,33 @@ def check_finite(outs: list[BlockOutput]) -> None:
             "no result is reported")
 
 
+def _task(t, record_equity: bool):
+    """``(plan, seed_seq, n, record)`` from a task of 3 (record = ``record_equity``) or 4."""
+    return (t[0], t[1], t[2], t[3] if len(t) > 3 else record_equity)
+
+
 def run_tasks(tasks, *, jobs: Optional[int] = None, backend: str = "threads",
               scheduler: Optional[str] = None,
               progress: Optional[Callable[[int], None]] = None,
               record_equity: bool = False) -> list:
     """Run blocks ``tasks = [(plan, seed_seq, n), ...]``; return their outputs in task order.
 
+    A task may carry a fourth item, whether that block records its day-end equity
+    (otherwise ``record_equity`` decides for every block).
+
     ``jobs``: worker threads (None or 0 = every core, negative counts back from it).
     ``backend``: ``"threads"`` (local) or ``"dask"`` (joblib's dask backend; ``scheduler`` is
     the address of a dask.distributed scheduler, or None for a local cluster).
     ``progress(n)`` is called with each finished block's number of paths.
     """
+    tasks = [_task(t, record_equity) for t in tasks]
     n_jobs = min(resolve_jobs(jobs), max(1, len(tasks)))   # never more threads than blocks
     if backend not in ("threads", "dask"):
         raise ValueError(f"backend: unknown backend {backend!r} (threads or dask)")
     if backend == "threads" and (n_jobs == 1 or len(tasks) == 1):
         outs = []
-        for plan, ss, n in tasks:
-            outs.append(_run_block(plan, ss, n, record_equity))
+        for plan, ss, n, rec in tasks:
+            outs.append(_run_block(plan, ss, n, rec))
             if progress is not None:
                 progress(n)
         check_finite(outs)
@@ -107,8 +120,8 @@ def run_tasks(tasks, *, jobs: Optional[int] = None, backend: str = "threads",
         from concurrent.futures import ThreadPoolExecutor
         pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="simrisk-block")
         try:
-            futures = [pool.submit(_run_block, plan, ss, n, record_equity)
-                       for plan, ss, n in tasks]
+            futures = [pool.submit(_run_block, plan, ss, n, rec)
+                       for plan, ss, n, rec in tasks]
             outs = []
             for fut in futures:                 # in task order
                 out = fut.result()
@@ -129,7 +142,7 @@ def run_tasks(tasks, *, jobs: Optional[int] = None, backend: str = "threads",
     outs = []
     with ctx:
         gen = joblib.Parallel(return_as="generator")(
-            joblib.delayed(_run_block)(plan, ss, n, record_equity) for plan, ss, n in tasks)
+            joblib.delayed(_run_block)(plan, ss, n, rec) for plan, ss, n, rec in tasks)
         for out in gen:
             outs.append(out)
             if progress is not None:
@@ -141,15 +154,23 @@ def run_tasks(tasks, *, jobs: Optional[int] = None, backend: str = "threads",
 def simulate(plan: Plan, paths: int, seed: int, *, jobs: Optional[int] = None,
              backend: str = "threads", scheduler: Optional[str] = None,
              progress: Optional[Callable[[int], None]] = None,
-             record_equity: bool = False, block_size: int = BLOCK_SIZE) -> BlockOutput:
+             record_equity: bool = False, block_size: int = BLOCK_SIZE,
+             equity_paths: int = 0) -> BlockOutput:
     """Simulate ``paths`` paths of ``plan`` with ``seed``; return the merged summaries.
 
     Options as in :func:`run_tasks`; ``record_equity`` also keeps each path's day-end equity
     (``out.equity``, paths x (horizon_days + 1): memory grows with the horizon).
+    ``equity_paths = N`` (without ``record_equity``) keeps it for the first
+    ``min(N, paths)`` paths only, rounded up to whole blocks (``out.equity`` then has that
+    many rows, paths 0, 1, ...): memory bounded whatever ``paths``. Recording changes no
+    number of the run (a block's random streams do not depend on it).
     """
     plan.validate_arrays()
-    tasks = [(plan, block_seed(seed, b), n)
-             for b, n in enumerate(block_sizes(paths, block_size))]
+    tasks = []
+    start = 0
+    for b, n in enumerate(block_sizes(paths, block_size)):
+        tasks.append((plan, block_seed(seed, b), n, record_equity or start < equity_paths))
+        start += n
     return merge(run_tasks(tasks, jobs=jobs, backend=backend, scheduler=scheduler,
                            progress=progress, record_equity=record_equity))
 

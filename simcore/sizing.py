@@ -903,56 +903,7 @@ def format_sizing(res: dict) -> str:
 # ---------------------------------------------------------------------------------------------
 def plot_sizing(res: dict, path: str) -> None:
     """A PNG: each target's probability against capital (log scale) with its 95% Wilson band,
-    the target level, and the point and conservative answers. The ruin panel is always drawn."""
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, PercentFormatter
-
-    curve = res["curve"]
-    caps = np.array([r["capital"] for r in curve])
-    full = np.array([r["paths"] == res["paths"] for r in curve])
-    panels = []                         # (title, key fn, target entries)
-    ruin_t = [t for t in res["targets"] if t["kind"] == "ruin"]
-    panels.append(("P(ruin)", lambda r: r["ruin"], ruin_t))
-    mc_t = [t for t in res["targets"] if t["kind"] == "margin_call"]
-    if mc_t:
-        panels.append(("P(margin call)", lambda r: r["margin_call"], mc_t))
-    for i, t in enumerate(res["targets"]):
-        if t["kind"] == "reach":
-            panels.append((t["label"].split(" >=")[0], (lambda i: lambda r: r["targets"][i])(i),
-                           [t]))
-
-    fig = Figure(figsize=(8, 3.2 * len(panels) + 0.6), dpi=110)
-    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, (title, get, tlist) in zip(axes, panels):
-        p = np.array([get(r)["probability"] for r in curve])
-        lo = np.array([get(r)["ci95"][0] for r in curve])
-        hi = np.array([get(r)["ci95"][1] for r in curve])
-        ax.fill_between(caps, lo, hi, color="tab:blue", alpha=0.2, lw=0,
-                        label="95% Wilson interval")
-        ax.plot(caps, p, "-", color="tab:blue", lw=1)
-        ax.plot(caps[full], p[full], "o", color="tab:blue", ms=3,
-                label=f"{res['paths']:,} paths")
-        if (~full).any():
-            fewer = sorted({r["paths"] for r, f in zip(curve, full) if not f})
-            ax.plot(caps[~full], p[~full], "o", mfc="none", color="tab:blue", ms=4,
-                    label=f"{'/'.join(f'{n:,}' for n in fewer)} paths (decided early)")
-        for t in tlist:
-            ax.axhline(t["level"], color="tab:red", lw=1, ls="--", label=t["label"])
-            for crit, style, name in (("point", "-", "point"),
-                                      ("conservative", ":", "conservative")):
-                c = t[crit]["capital"]
-                if c is not None:
-                    ax.axvline(c, color="tab:green", ls=style, lw=1,
-                               label=f"{name} {_money_txt(c)}")
-        ax.set_ylabel(title)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"${v:,.0f}"))
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
-    axes[-1].set_xlabel("starting capital (USD, log scale)")
-    fig.suptitle(f"{res.get('name') or 'scenario'}: seed {res['seed']}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
+    the target level, and the point and conservative answers. The ruin panel is always drawn.
+    The figure is :func:`simcore.figures.sizing_figure` (the style of every simrisk figure)."""
+    from .figures import DPI, sizing_figure
+    sizing_figure(res).savefig(path, format="png", dpi=DPI)

@@ -362,7 +362,7 @@ def _cli_main():
     try:                                    # the CLI may move into simcore (issue 15)
         from simcore.cli.main import main
     except ImportError:
-        from cli.main import main
+        from simcore.cli.main import main
     return main
 
 
