@@ -420,8 +420,11 @@ def stress_forest(result: dict):
     """A forest plot: each stress row's difference from the base in P(ruin), in P(reach the
     next tier) and in p5 final equity, with its paired 95% interval; the row's own value is in
     the label."""
-    rows = result["rows"][1:]
+    # rows paired against a reference (the base; under --review, the first review setting
+    # under the same stress, ``result["reference"]``)
+    rows = [r for r in result["rows"] if r.get("vs_base")]
     base = result["rows"][0]
+    ref = result.get("reference")
     k = _next_tier(result)
     panels = [("P(ruin)", lambda r: r["ruin_probability"],
                lambda v: v["ruin_probability"], "pp"),
@@ -449,12 +452,14 @@ def stress_forest(result: dict):
                         color=col, ms=4, capsize=3, lw=1.2)
         ax.axvline(0, color="black", lw=0.8)
         b = val(base)
-        ax.set_title(f"{title}\nbase {money(b) if unit == '$' else f'{b:.2%}'}",
+        ax.set_title(f"{title}\n" + (f"base {money(b) if unit == '$' else f'{b:.2%}'}"
+                                     if ref is None else "vs its reference row"),
                      fontsize=STYLE["axes.titlesize"] - 1)
+        vs = "vs base" if ref is None else "difference"
         if unit == "pp":
-            ax.set_xlabel("vs base (percentage points)")
+            ax.set_xlabel(f"{vs} (percentage points)")
         else:
-            ax.set_xlabel("vs base (USD)")
+            ax.set_xlabel(f"{vs} (USD)")
             _money_axis(ax.xaxis)
             from matplotlib.ticker import MaxNLocator
             ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
@@ -467,8 +472,9 @@ def stress_forest(result: dict):
     if not rows:
         axes[0, 0].text(0.5, 0.5, "no stress row", ha="center", va="center",
                         transform=axes[0, 0].transAxes, color=GREY)
-    _title(fig, f"{result.get('name') or 'scenario'}: stress rows vs base "
-                f"({result['paths']:,} paths, paired 95% intervals)")
+    _title(fig, f"{result.get('name') or 'scenario'}: "
+                + ("stress rows vs base " if ref is None else f"\neach row vs the {ref} ")
+                + f"({result['paths']:,} paths, paired 95% intervals)")
     return fig
 
 

@@ -197,21 +197,26 @@ def stress_narrative(result: dict) -> list[str]:
     base = rows[0]
     out = [f"The base case's P(ruin) is {_pct(base['ruin_probability'])} and 5% of its paths "
            f"end below {_money(base['final_equity_p5'])}."]
-    st = rows[1:]
+    if result.get("reference"):      # --review: each row against its own reference row
+        out[0] = (f"{base['name']}: P(ruin) {_pct(base['ruin_probability'])}, 5% of paths end "
+                  f"below {_money(base['final_equity_p5'])}. Differences are from the "
+                  f"{result['reference']}.")
+    st = [r for r in rows if r.get("vs_base")]
+    frm = "its reference" if result.get("reference") else "the base"
     if not st:
         return out + ["No stress row."]
     worst = max(st, key=lambda r: r["ruin_probability"])
     v = worst["vs_base"]["ruin_probability"]
     lo, hi = v["ci95"]
     out.append(f"The worst row for ruin is {worst['name']}: {_pct(worst['ruin_probability'])}, "
-               f"{100 * v['diff']:+.2f} percentage points from the base (paired 95% CI "
+               f"{100 * v['diff']:+.2f} percentage points from {frm} (paired 95% CI "
                f"{100 * lo:+.2f} to {100 * hi:+.2f})"
                + ("; the rise is clear of chance." if _sig(v) > 0 else
                   "; the interval includes no change." if _sig(v) == 0 else "."))
     low = min(st, key=lambda r: r["final_equity_p5"])
     v = low["vs_base"]["final_equity_p5"]
     out.append(f"The lowest p5 final equity is {low['name']}'s, {_money(low['final_equity_p5'])} "
-               f"({'+' if v['diff'] >= 0 else '-'}{_money(abs(v['diff']))} from the base).")
+               f"({'+' if v['diff'] >= 0 else '-'}{_money(abs(v['diff']))} from {frm}).")
     clear = [r["name"] for r in st if _sig(r["vs_base"]["ruin_probability"]) > 0]
     if clear:
         out.append(f"Rows whose ruin rises clear of chance: {', '.join(clear)}.")
@@ -369,10 +374,11 @@ def stress_report(result: dict, meta: dict) -> str:
     from .figures import stress_figures
     from .stress import next_tier_index
     k = next_tier_index(result)
-    head = ["stress", "P(ruin)", "vs base, pp [95% CI]", "P(margin call)"]
+    vs_l = "vs " + result["reference"].split(",")[0] if result.get("reference") else "vs base"
+    head = ["stress", "P(ruin)", f"{vs_l}, pp [95% CI]", "P(margin call)"]
     if k is not None:
-        head += [f"P(reach {_money(result['rows'][0]['tiers'][k]['at'])})", "vs base, pp"]
-    head += ["p5 equity", "vs base, USD [95% CI]"]
+        head += [f"P(reach {_money(result['rows'][0]['tiers'][k]['at'])})", f"{vs_l}, pp"]
+    head += ["p5 equity", f"{vs_l}, USD [95% CI]"]
 
     def dp(v):
         if v is None:

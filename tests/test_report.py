@@ -373,3 +373,19 @@ def test_narrative_numbers_come_from_the_run():
         assert "does not reach $7,500" in text
     else:
         assert f"reaches $7,500 on day {day}" in text
+
+
+def test_review_stress_report_pairs_each_row_with_its_reference(tmp_path):
+    """stress --review: rows are paired with the first review setting under the same stress,
+    not with one base row; the forest plot, the page and its reading say so."""
+    plan = os.path.join(ROOT, "scenarios", "5k_corr_review.yaml")
+    rep, figs = tmp_path / "r.html", tmp_path / "rf"
+    r = invoke("stress", plan, "--review", "off,21", "--paths", 256, "--horizon", 400,
+               "--report", rep, "--plot", figs, "--json")
+    assert r.exit_code == 0, r.output
+    js = json.loads(r.stdout)
+    refs = [row for row in js["rows"] if "vs_base" not in row or row["vs_base"] is None]
+    assert len(refs) >= 2                     # one reference row per stress condition
+    assert png_size((figs / "stress.png").read_bytes()) == (W, H)
+    page = rep.read_text()
+    assert "its reference" in page and "vs review off" in page
