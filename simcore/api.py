@@ -344,6 +344,29 @@ class _Result:
     def __repr__(self) -> str:
         return self.table()
 
+    def figures(self) -> dict[str, Any]:
+        """The figures of ``--plot``/``--report`` as matplotlib Figures, ``{name: Figure}``
+        (needs matplotlib: the plot extra)."""
+        raise NotImplementedError          # each result kind has its own
+
+    def report(self, path: Union[str, "os.PathLike[str]"], *, force: bool = False) -> str:
+        """Write the self-contained HTML page of ``--report`` (atomically; an existing file
+        only with ``force``); return its path. Needs matplotlib."""
+        from .report import Outputs
+        kind = {"RunResult": "run", "StressResult": "stress", "SizeResult": "size"}[
+            type(self).__name__]
+        out = Outputs.check(os.fspath(path), None, None, force=force, kind=kind)
+        command = f"simcore.{'stress_test' if kind == 'stress' else kind}(...) from Python"
+        plan, scn = self.plan.compiled, self.plan.scenario
+        if kind == "run":
+            keys = out.write_run(plan, self.output, self.summary, command,  # type: ignore
+                                 scn)
+        elif kind == "stress":
+            keys = out.write_stress(self.summary, plan, command, scn)
+        else:
+            keys = out.write_size(self.summary, plan, command, scn)
+        return str(keys["report"])
+
     def _repr_html_(self) -> str:
         return f"<pre>{html.escape(self.table())}</pre>"
 
@@ -372,6 +395,13 @@ class RunResult(_Result):
     def table(self) -> str:
         from .metrics import format_table
         return format_table(self.summary)
+
+    def figures(self) -> dict[str, Any]:
+        """``fan``, ``tiers``, ``histograms``, ``markets`` (matplotlib Figures). The fan chart
+        needs the day-end equity of the first paths: run with ``equity_paths=2048`` (what
+        ``--report`` uses) or ``record_equity=True``; without it the fan is empty."""
+        from .figures import run_data, run_figures
+        return run_figures(run_data(self.plan.compiled, self.output, self.summary))
 
     def to_frame(self) -> "pd.DataFrame":
         """One row per path: ``ruined, blown, ruin_day, margin_calls, trades, wins, skipped,
@@ -420,6 +450,11 @@ class StressResult(_Result):
     def table(self) -> str:
         from .stress import format_stress_table
         return format_stress_table(self.summary)
+
+    def figures(self) -> dict[str, Any]:
+        """``stress``: the forest plot of each row against its reference (a Figure)."""
+        from .figures import stress_figures
+        return stress_figures(self.summary)
 
     def to_frame(self) -> "pd.DataFrame":
         """One row per stress row, indexed by its name: the headline figures, then
@@ -488,6 +523,11 @@ class SizeResult(_Result):
                     rec[key] = v
             recs.append(rec)
         return pd.DataFrame.from_records(recs).set_index("capital")
+
+    def figures(self) -> dict[str, Any]:
+        """The sizing curve(s) against capital (matplotlib Figures)."""
+        from .figures import size_figures
+        return size_figures(self.summary)
 
     def plot(self, path: Union[str, "os.PathLike[str]"]) -> None:
         """Write the PNG of ``simrisk size --plot`` (needs matplotlib)."""

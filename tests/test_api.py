@@ -351,3 +351,25 @@ def test_docs_python_md_runs(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     pngs = list(tmp_path.glob("*.png"))
     assert pngs and all(p.stat().st_size > 1000 for p in pngs)
+
+
+# ---- figures and the report from Python -------------------------------------------------------
+def test_results_draw_the_report_figures_and_write_the_page(tmp_path):
+    pytest.importorskip("matplotlib")   # the plot extra is optional for the package
+    from simcore.runner import BLOCK_SIZE
+    res = simcore.run(PLAN, paths=3 * BLOCK_SIZE, horizon=60, seed=4, equity_paths=256)
+    figs = res.figures()
+    assert list(figs) == ["fan", "tiers", "histograms", "markets"]
+    assert res.output.equity.shape[0] == BLOCK_SIZE    # the fan's subsample's block, not all
+    page = res.report(tmp_path / "run.html")
+    text = Path(page).read_text()
+    assert "What it says" in text and "data:image/png;base64," in text
+    assert f"{res.ruin.probability:.2%}" in text       # the page's figures are the result's
+    with pytest.raises(ScenarioError, match="--force"):
+        res.report(tmp_path / "run.html")
+    res.report(tmp_path / "run.html", force=True)
+    st = simcore.stress_test(PLAN, spike=1.0, paths=256, horizon=60, seed=4)
+    assert list(st.figures()) == ["stress"]
+    assert "simrisk stress" in Path(st.report(tmp_path / "st.html")).read_text()
+    import matplotlib.pyplot as plt
+    plt.close("all")
