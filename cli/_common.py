@@ -136,6 +136,25 @@ def load(file: str, horizon=None):
     return scenario, plan
 
 
+def history_paths(plan, paths: int, paths_given: bool) -> int:
+    """Replay (real history, SPEC 11) has one path per start date: the run's paths, with a
+    note on stderr when ``--paths`` (or the plan's ``paths``) asked for another number."""
+    from simcore.runner import history_paths as _hp
+    n = _hp(plan, paths)
+    if n != paths:
+        click.echo(f"note: replay has one path per start date: {n:,} paths, not the "
+                   f"{paths:,} {'--paths asks' if paths_given else 'the plan gives'}", err=True)
+    return n
+
+
+def refuse_gbm_stress(plan, option: str) -> None:
+    """Stress options that change the GBM model mean nothing on real history."""
+    if plan.hist_mode != 0:
+        raise BadInput(f"{option}: stresses the GBM price model (spike, vol-mult, tails); this "
+                       "plan's prices are real history (history:); use --review, or run the "
+                       "GBM plan")
+
+
 def show_warnings(plan) -> None:
     """The plan's plausibility warnings, one line each on stderr."""
     for w in plan.extras.get("warnings", ()):

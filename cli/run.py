@@ -2,7 +2,7 @@
 import click
 
 from ._common import (Progress, backend_opts, check_backend, check_output, dump_json, guard,
-                      horizon_opt, jobs_opt, json_opt, load, paths_opt, preflight,
+                      history_paths, horizon_opt, jobs_opt, json_opt, load, paths_opt, preflight,
                       progress_wanted, scenario_arg, seed_opt, show_warnings)
 
 
@@ -32,10 +32,11 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
         dest = check_output(equity_file, force=force, suffixes=(".npy",),
                             option="--save-equity")
     scenario, plan = load(file, horizon)
-    paths = scenario.paths if paths is None else paths
+    given = paths is not None
+    paths = history_paths(plan, scenario.paths if paths is None else paths, given)
     seed = scenario.seed if seed is None else seed
     preflight(plan, paths, jobs, runs=1, record_equity=dest is not None,
-              paths_given=paths != scenario.paths)
+              paths_given=given)
     show_warnings(plan)
     with Progress(paths, progress_wanted(as_json)) as progress:
         out = simulate(plan, paths, seed, jobs=jobs, progress=progress, backend=backend,

@@ -57,6 +57,9 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
             raise BadInput("--plot: needs matplotlib (install the plot extra: pip install "
                            "'.[plot]' in the source tree)") from None
     scenario, plan = load(file, horizon)
+    if plan.hist_mode == 1:
+        raise BadInput("history.mode: replay has a fixed set of paths (one per start date); "
+                       "size capital on mode: bootstrap")
     targets = make_targets(plan, max_ruin=max_ruin, reach=reach,
                            max_margin_call=max_margin_call)
     paths = scenario.paths if paths is None else paths

@@ -3,7 +3,8 @@ side by side with the base case on common random numbers."""
 import click
 
 from ._common import (BadInput, Progress, backend_opts, check_backend, dump_json, guard,
-                      horizon_opt, jobs_opt, json_opt, load, paths_opt, preflight,
+                      history_paths, horizon_opt, jobs_opt, json_opt, load, paths_opt, preflight,
+                      refuse_gbm_stress,
                       progress_wanted, scenario_arg, seed_opt, show_warnings)
 
 
@@ -112,6 +113,7 @@ def stress(file, spike, adverse, vol_mult, tails, review, window, paths, seed, h
     scenario, plan = load(file, horizon)
     win = _window(window, plan.n_days) if window is not None else None
     if spikes or vols or tails is not None:
+        refuse_gbm_stress(plan, "--spike" if spikes else "--vol-mult" if vols else "--tails")
         rows = sweep(spikes, vols, tails, adverse=adverse, window=win)
         where = {id(r): ("--spike" if r.spike else "--vol-mult" if r.vol_mult != 1.0
                          else "--tails") for r in rows}
@@ -124,18 +126,20 @@ def stress(file, spike, adverse, vol_mult, tails, review, window, paths, seed, h
     elif reviews is not None:
         rows, where = [], {}                             # --review alone: calm rows only
     else:
+        refuse_gbm_stress(plan, "stress")           # the default sweep is GBM's
         rows = sweep([0.5, 1.0], [2.0], None, adverse=True, window=win)
         where = {id(r): "stress" for r in rows}          # the default sweep
     for r in rows:                      # a stress that would overflow is refused up front
         check_stressed(plan, r, where[id(r)])
-    paths = scenario.paths if paths is None else paths
+    paths_asked = paths
+    paths = history_paths(plan, scenario.paths if paths is None else paths, paths is not None)
     seed = scenario.seed if seed is None else seed
     n_runs = 1 + sum(not r.is_base() for r in rows)
     if reviews is not None:
         if len(plan.market_names) < 2:
             raise BadInput("--review: the correlation review needs at least two markets")
         n_runs *= len(reviews)
-    preflight(plan, paths, jobs, runs=n_runs, paths_given=paths != scenario.paths)
+    preflight(plan, paths, jobs, runs=n_runs, paths_given=paths_asked is not None)
     show_warnings(plan)
     with Progress(paths * n_runs, progress_wanted(as_json), "stress rows") as progress:
         if reviews is not None:

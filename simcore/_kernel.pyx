@@ -1482,3 +1482,32 @@ def path_doubles(bit_generator, Py_ssize_t p, Py_ssize_t n, bint normal=False):
     for k in range(n):
         view[k] = simrisk_standard_normal_pcg(&ps, &bg, NULL) if normal else simrisk_pcg64_double(&ps)
     return out
+
+
+def history_path_dates(plan, bit_generator, Py_ssize_t p):
+    """Path ``p``'s pool dates under ``plan``'s history (replay or bootstrap), drawn by the
+    kernel from path p's stretch of ``bit_generator`` (the block's ``dates`` stream, only read):
+    the twin's ``history_dates(plan, p, Generator(path_stream(state, p)))``. For tests."""
+    cdef PlanC P
+    cdef simrisk_pcg64 blk, nxt, ps
+    cdef simrisk_u128 a, c
+    cdef Py_ssize_t k
+    cdef int32_t[::1] view
+    if plan.hist_mode == 0:
+        raise ValueError("plan has no history")
+    plan.validate_arrays()
+    P.n_days = plan.n_days
+    P.hist_mode = plan.hist_mode
+    P.hist_n = plan.hist_n
+    P.hist_nstart = plan.hist_nstart
+    P.hist_first = plan.hist_first
+    P.hist_block = plan.hist_block
+    _seed_from(bit_generator, &blk)
+    nxt = blk
+    simrisk_pcg64_path_jump(&blk, &a, &c)
+    for k in range(p + 1):
+        simrisk_pcg64_next_path(&nxt, a, c, &ps)
+    out = np.empty(plan.n_days, dtype=np.int32)
+    view = out
+    history_dates(&P, p, &ps, &view[0])
+    return out

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ._plan import BLOCK_SIZE, BlockOutput, Plan, block_streams
+from ._plan import BLOCK_SIZE, HIST_REPLAY, BlockOutput, Plan, block_streams
 
 
 def block_sizes(paths: int, block_size: int = BLOCK_SIZE) -> list[int]:
@@ -138,6 +138,26 @@ def run_tasks(tasks, *, jobs: Optional[int] = None, backend: str = "threads",
     return outs
 
 
+def block_plan(plan: Plan, first: int) -> Plan:
+    """The plan a block runs: for replay (real history, SPEC 11) the block's paths start at
+    the pool dates ``first, first + 1, ...`` (``hist_first``); any other plan as it is."""
+    if plan.hist_mode == HIST_REPLAY and plan.hist_first != first:
+        return plan.with_(hist_first=int(first))
+    return plan
+
+
+def history_paths(plan: Plan, paths: int) -> int:
+    """The number of paths a run of ``plan`` has: replay, one per start date (whatever was
+    asked); otherwise ``paths``."""
+    return plan.hist_nstart if plan.hist_mode == HIST_REPLAY else int(paths)
+
+
+def check_history_paths(plan: Plan, paths: int) -> None:
+    if plan.hist_mode == HIST_REPLAY and paths != plan.hist_nstart:
+        raise ValueError(f"replay has exactly {plan.hist_nstart} paths (one per start date), "
+                         f"not {paths}")
+
+
 def simulate(plan: Plan, paths: int, seed: int, *, jobs: Optional[int] = None,
              backend: str = "threads", scheduler: Optional[str] = None,
              progress: Optional[Callable[[int], None]] = None,
@@ -148,8 +168,11 @@ def simulate(plan: Plan, paths: int, seed: int, *, jobs: Optional[int] = None,
     (``out.equity``, paths x (horizon_days + 1): memory grows with the horizon).
     """
     plan.validate_arrays()
-    tasks = [(plan, block_seed(seed, b), n)
-             for b, n in enumerate(block_sizes(paths, block_size))]
+    check_history_paths(plan, paths)
+    tasks, first = [], 0
+    for b, n in enumerate(block_sizes(paths, block_size)):
+        tasks.append((block_plan(plan, first), block_seed(seed, b), n))
+        first += n
     return merge(run_tasks(tasks, jobs=jobs, backend=backend, scheduler=scheduler,
                            progress=progress, record_equity=record_equity))
 
@@ -165,7 +188,7 @@ def run_scenario(scenario, *, paths: Optional[int] = None, seed: Optional[int] =
     if isinstance(scenario, (str, os.PathLike)):
         scenario = load_scenario(scenario)
     plan = build_plan(scenario)
-    paths = scenario.paths if paths is None else paths
+    paths = history_paths(plan, scenario.paths if paths is None else paths)
     seed = scenario.seed if seed is None else seed
     out = simulate(plan, paths, seed, jobs=jobs, progress=progress, backend=backend,
                    scheduler=scheduler)
