@@ -445,3 +445,59 @@ def test_files_that_do_not_overlap(data_dir):
                                 "NASDAQ100": {"price": 21000, "vol": 0.22}},
              history={"files": {"SP500": "sp500_early.csv", "NASDAQ100": "nasdaq_late.csv"}})
     assert e.value.field == "history.files" and "overlap" in str(e.value)
+
+
+# ---- the command line ---------------------------------------------------------------------------
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from cli.main import main
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _plan_file(data_dir, name, **over):
+    import yaml
+    path = data_dir / name
+    path.write_text(yaml.safe_dump(plan_dict(**over), sort_keys=False))
+    return path
+
+
+def test_cli_model_side_by_side(data_dir):
+    import json
+    f = _plan_file(data_dir, "side.yaml", horizon_days=126,
+                   strategies={"SP500": {"direction": "long", "stop": {"atr": 1.0},
+                                         "target": {"r": 2.0}, "max_hold_days": 10}},
+                   rules={"risk_per_trade": 0.08, "margin_cap": "none", "slippage_ticks": 1,
+                          "ruin": {"below_fraction": 0.9}},
+                   history={"files": {"SP500": "sp500.csv"}, "mode": "bootstrap",
+                            "block_days": 20, "scale": "plan"})
+    r = _cli("run", f, "--model", "gbm,bootstrap,replay", "--paths", "300", "--json")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)["models"]
+    assert list(res) == ["gbm", "bootstrap", "replay"]
+    assert res["gbm"]["paths"] == res["bootstrap"]["paths"] == 300
+    assert "history" not in res["gbm"] and res["bootstrap"]["history"]["mode"] == "bootstrap"
+    assert res["replay"]["paths"] == res["replay"]["history"]["start_dates"]
+    assert "ci95_binomial" in res["replay"]["ruin"]
+    # the GBM column's vol is the history's
+    r_hist = build_plan(load(data_dir)).hist_lrel[:, 0, 3]
+    assert abs(res["gbm"]["gbm_calibration"]["SP500"]["vol"]
+               - r_hist.std(ddof=1) * math.sqrt(252)) < 1e-6
+    t = _cli("run", f, "--model", "gbm,replay", "--paths", "300")
+    assert t.exit_code == 0, t.output
+    assert "gbm" in t.stdout and "replay" in t.stdout and "P(ruin)" in t.stdout
+    bad = _cli("run", f, "--model", "gbm,garch")
+    assert bad.exit_code == 2 and "--model" in bad.stderr
+
+
+def test_cli_replay_paths_note_and_gbm_only_options(data_dir):
+    f = _plan_file(data_dir, "replay.yaml")
+    r = _cli("run", f, "--paths", "100", "--json")
+    assert r.exit_code == 0, r.output
+    assert "one path per start date" in r.stderr
+    for args in (["stress", f, "--spike", "0.5"], ["stress", f, "--vol-mult", "2"],
+                 ["stress", f], ["size", f, "--max-ruin", "0.1"]):
+        b = _cli(*args)
+        assert b.exit_code == 2, (args, b.output)
+        assert len(b.stderr.splitlines()) == 1 and b.stdout == ""
