@@ -38,6 +38,14 @@ How it is made fast without changing a single bit of the results (docs/performan
   from the ring (``corr_review``, the twin's function of the same name). An entry of a flagged
   market under ``scale_risk`` bypasses ``quick_skip`` and ``at_least`` and takes the twin's
   exact computation (it also needs the unscaled count, to tell reduced and skipped entries).
+* Real history (``plan.hist_mode``, SPEC 11; the twin's ``hist_day``) is a branch at the top
+  of the step: a history plan runs ``hist_day`` (open, entries, the day's range, time stop)
+  instead of the GBM draws and moves, then the same accounting (E) and day end (F, where
+  Wilder's ATR replaces the EWMA). The GBM step itself is the code it was; the only shared
+  change is that entries (B) are one function, ``enter_markets``, called by both. The pool
+  arrays are read-only ``[dates x markets (x 4)]``; a path's dates (``S.seq``, n_days int32,
+  allocated only for history) are drawn at its start from the 7th stream, ``dates``. An ATR
+  stop on history takes the exact sizing (``quick_skip`` bounds only the GBM ATR).
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from libc.math cimport exp, floor, isfinite, log, sqrt, INFINITY, M_PI
