@@ -501,3 +501,36 @@ def test_cli_replay_paths_note_and_gbm_only_options(data_dir):
         b = _cli(*args)
         assert b.exit_code == 2, (args, b.output)
         assert len(b.stderr.splitlines()) == 1 and b.stdout == ""
+
+
+def test_bar_exit_bridge_and_stop_first():
+    """Both levels inside the day: stop_first takes the stop; the bridge, symmetric (open midway,
+    close at the open), splits the day evenly; a close beyond the stop makes the stop likely."""
+    from simcore._kernel_python import EXIT_STOP, EXIT_TARGET, bar_exit
+    from simcore._plan import ORDER_BRIDGE, ORDER_STOP_FIRST
+    lstop, ltarget, xo = math.log(99.0), math.log(101.0), math.log(100.0)
+    xh, xl = math.log(101.5), math.log(98.5)
+    v = (xh - xl) ** 2 / (4 * math.log(2))
+    args = (1, xo, xh, xl, xo, True, lstop, True, ltarget, v)
+    assert bar_exit(*args, 0.99, ORDER_STOP_FIRST) == EXIT_STOP
+    split = [bar_exit(*args, u, ORDER_BRIDGE) for u in (0.49, 0.51)]
+    assert split == [EXIT_STOP, EXIT_TARGET]
+    xc = math.log(98.6)                              # closed below the stop
+    hits = [bar_exit(1, xo, xh, xl, xc, True, lstop, True, ltarget, v, u, ORDER_BRIDGE)
+            for u in np.linspace(0.005, 0.995, 100)]
+    assert hits.count(EXIT_STOP) > 60
+    # one level only, or none
+    assert bar_exit(1, xo, math.log(100.5), xl, xo, True, lstop, True, ltarget, v, 0.9,
+                    ORDER_BRIDGE) == EXIT_STOP
+    assert bar_exit(1, xo, math.log(100.5), math.log(99.5), xo, True, lstop, True, ltarget, v,
+                    0.9, ORDER_BRIDGE) == 0
+    # a short: the stop above, the target below
+    assert bar_exit(-1, xo, xh, math.log(99.5), xo, True, ltarget, True, lstop, v, 0.0,
+                    ORDER_BRIDGE) == EXIT_STOP
+
+
+def test_replay_without_two_independent_horizons_has_no_interval(data_dir):
+    from simcore.runner import run_scenario
+    s = run_scenario(load(data_dir, horizon_days=3000))
+    assert s["history"]["independent_horizons"] == 1
+    assert s["ruin"]["ci95"] is None and s["ruin"]["ci95_binomial"] is not None
