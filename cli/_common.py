@@ -137,6 +137,17 @@ def load(file: str, horizon=None):
     return spec
 
 
+def history_paths(plan, paths: int, paths_given: bool) -> int:
+    """Replay (real history, SPEC 11) has one path per start date: the run's paths, with a
+    note on stderr when ``--paths`` (or the plan's ``paths``) asked for another number."""
+    from simcore.runner import history_paths as _hp
+    n = _hp(plan, paths)
+    if n != paths:
+        click.echo(f"note: replay has one path per start date: {n:,} paths, not the "
+                   f"{paths:,} {'--paths asks' if paths_given else 'the plan gives'}", err=True)
+    return n
+
+
 def show_warnings(spec) -> None:
     """The plan's plausibility warnings (``spec.warnings``), one line each on stderr."""
     for w in spec.warnings:

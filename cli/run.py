@@ -1,9 +1,9 @@
 """``simrisk run``: the main job."""
 import click
 
-from ._common import (Progress, backend_opts, check_backend, check_output, dump_json, guard,
-                      horizon_opt, jobs_opt, json_opt, load, paths_opt, preflight,
-                      progress_wanted, scenario_arg, seed_opt, show_warnings)
+from ._common import (BadInput, Progress, backend_opts, check_backend, check_output, dump_json,
+                      guard, history_paths, horizon_opt, jobs_opt, json_opt, load, paths_opt,
+                      preflight, progress_wanted, scenario_arg, seed_opt, show_warnings)
 from ._common import check_report_opts, command_line, report_opts
 
 
@@ -21,10 +21,14 @@ from ._common import check_report_opts, command_line, report_opts
                    "paths x horizon; never overwrites an existing file unless --force.")
 @click.option("--force", is_flag=True,
               help="Let --save-equity, --report, --plot and --csv overwrite existing files.")
+@click.option("--model", "models", metavar="gbm,bootstrap,replay",
+              help="A plan with history: only. Run it under each price model listed and print "
+                   "the answers side by side (gbm with vol and correlation calibrated from "
+                   "the same history). docs/history.md.")
 @report_opts
 @guard
 def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_file, force,
-        report_file, plot_dir, csv_file):
+        models, report_file, plot_dir, csv_file):
     """Simulate FILE's plan: ruin, tier times, margin calls, drawdown, final equity."""
     from simcore import api
     from simcore._files import atomic_path
@@ -34,12 +38,25 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
     if equity_file is not None:       # before any work: a bad destination is a bad option
         dest = check_output(equity_file, force=force, suffixes=(".npy",),
                             option="--save-equity")
+    if models is not None:
+        from simcore.models import parse_models
+        try:
+            parse_models(models)
+        except ValueError as e:
+            raise BadInput(f"--model: {e}") from None
+        for opt, given in (("--save-equity", equity_file), ("--report", report_file),
+                           ("--plot", plot_dir), ("--csv", csv_file)):
+            if given is not None:
+                raise BadInput(f"{opt}: not with --model (one run per model)")
     outputs = check_report_opts(report_file, plot_dir, csv_file, force=force, kind="run")
     spec = load(file, horizon)
-    paths = spec.paths if paths is None else paths
+    if models is not None:
+        return _run_models(spec, models, paths, seed, jobs, as_json)
+    given = paths is not None
+    paths = history_paths(spec.compiled, spec.paths if paths is None else paths, given)
     seed = spec.seed if seed is None else seed
     preflight(spec.compiled, paths, jobs, runs=1, record_equity=dest is not None,
-              paths_given=paths != spec.paths)
+              paths_given=given)
     show_warnings(spec)
     with Progress(paths, progress_wanted(as_json)) as progress:
         res = api.run(spec, paths=paths, seed=seed, jobs=jobs, progress=progress,
@@ -61,3 +78,20 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
             click.echo(f"\nday-end equity of every path: {equity_file} "
                        f"(shape {res.equity.shape[0]} x {res.equity.shape[1]})")
         click.echo(outputs.written(summary), nl=False)
+
+
+def _run_models(spec, models, paths, seed, jobs, as_json):
+    """``--model``: the plan under each price model, side by side (simcore.api.compare_models)."""
+    from simcore import api
+    from simcore.errors import ScenarioError
+    from simcore.models import format_models
+
+    show_warnings(spec)
+    try:
+        res = api.compare_models(spec, models, paths=paths, seed=seed, jobs=jobs)
+    except ScenarioError as e:
+        raise BadInput(str(e)) from None
+    if as_json:
+        dump_json({"models": res})
+    else:
+        click.echo(format_models(res))

@@ -3,7 +3,7 @@ side by side with the base case on common random numbers."""
 import click
 
 from ._common import (BadInput, Progress, backend_opts, check_backend, dump_json, guard,
-                      horizon_opt, jobs_opt, json_opt, load, paths_opt, preflight,
+                      history_paths, horizon_opt, jobs_opt, json_opt, load, paths_opt, preflight,
                       progress_wanted, scenario_arg, seed_opt, show_warnings)
 from ._common import check_report_opts, command_line, report_opts
 
@@ -93,10 +93,11 @@ def stress(file, spike, adverse, vol_mult, tails, review, window, paths, seed, h
                                tails=tails, window=win, reviews=reviews)
     except ScenarioError as e:
         raise BadInput(str(e)) from None
-    paths = spec.paths if paths is None else paths
+    given = paths is not None
+    paths = history_paths(spec.compiled, spec.paths if paths is None else paths, given)
     seed = spec.seed if seed is None else seed
     n_runs = api.stress_runs(rows, reviews)
-    preflight(spec.compiled, paths, jobs, runs=n_runs, paths_given=paths != spec.paths)
+    preflight(spec.compiled, paths, jobs, runs=n_runs, paths_given=given)
     show_warnings(spec)
     with Progress(paths * n_runs, progress_wanted(as_json), "stress rows") as progress:
         res = api.run_stress_rows(spec, rows, paths, seed, reviews=reviews, jobs=jobs,

@@ -16,11 +16,12 @@ from ._version import __version__
 
 # ``simcore.stress`` is the stress module, so the API's stress function is exported as
 # ``stress_test`` here (``simcore.api.stress`` is the same function).
-__all__ = ["__version__", "load", "run", "stress_test", "size", "PlanSpec", "RunResult",
-           "StressResult", "SizeResult", "ScenarioError", "SimulationError",
+__all__ = ["__version__", "load", "run", "stress_test", "size", "compare_models", "PlanSpec",
+           "RunResult", "StressResult", "SizeResult", "ScenarioError", "SimulationError",
            "load_scenario", "build_plan", "simulate", "summarize", "run_scenario"]
 
-_API = ("load", "run", "size", "PlanSpec", "RunResult", "StressResult", "SizeResult")
+_API = ("load", "run", "size", "compare_models", "PlanSpec", "RunResult", "StressResult",
+        "SizeResult")
 
 
 def _source_tree_cli():

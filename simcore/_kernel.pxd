@@ -83,6 +83,18 @@ cdef struct PlanC:
     int corr_window
     double corr_limit
     double corr_scale
+    int hist_mode               # 0 off, 1 replay, 2 bootstrap (SPEC 11)
+    Py_ssize_t hist_n           # pool dates N
+    Py_ssize_t hist_nstart      # start dates
+    Py_ssize_t hist_first       # replay: the run's index of the block's first path
+    double hist_block           # bootstrap: mean block length L
+    int hist_scale              # 0 plan, 1 actual
+    int hist_order              # 0 bridge, 1 stop_first
+    const double *hist_lrel     # [N, M, 4] ln(O, H, L, C / previous close)
+    const double *hist_tr       # [N, M] true range / previous close
+    const double *hist_atr      # [N, M] ATR(14) before the date / previous close
+    const double *hist_pvar     # [N, M] ln(H/L)^2 / (4 ln 2)
+    const double *hist_lc0      # [N, M] ln previous close
 
 
 cdef struct OutC:

@@ -38,6 +38,14 @@ How it is made fast without changing a single bit of the results (docs/performan
   from the ring (``corr_review``, the twin's function of the same name). An entry of a flagged
   market under ``scale_risk`` bypasses ``quick_skip`` and ``at_least`` and takes the twin's
   exact computation (it also needs the unscaled count, to tell reduced and skipped entries).
+* Real history (``plan.hist_mode``, SPEC 11; the twin's ``hist_day``) is a branch at the top
+  of the step: a history plan runs ``hist_day`` (open, entries, the day's range, time stop)
+  instead of the GBM draws and moves, then the same accounting (E) and day end (F, where
+  Wilder's ATR replaces the EWMA). The GBM step itself is the code it was; the only shared
+  change is that entries (B) are one function, ``enter_markets``, called by both. The pool
+  arrays are read-only ``[dates x markets (x 4)]``; a path's dates (``S.seq``, n_days int32,
+  allocated only for history) are drawn at its start from the 7th stream, ``dates``. An ATR
+  stop on history takes the exact sizing (``quick_skip`` bounds only the GBM ATR).
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from libc.math cimport exp, floor, isfinite, log, sqrt, INFINITY, M_PI
@@ -73,6 +81,10 @@ cdef enum:
     CORR_OFF = 0
     CORR_SCALE = 1
     CORR_ONE_PER_PAIR = 2
+    HIST_OFF = 0
+    HIST_REPLAY = 1
+    HIST_BOOTSTRAP = 2
+    ORDER_STOP_FIRST = 1
 
 
 cdef struct Mkt:
@@ -83,7 +95,8 @@ cdef struct Mkt:
     double lclose       # log price at the previous day's close (ATR)
     double s2           # ATR's EWMA of squared daily log returns
     double sq           # sqrt(s2), valid when sq_ok (taken only where an ATR stop needs it)
-    double x0           # log price at the start of this step
+    double x0           # log price at the start of this step (history: the day's open)
+    double atr          # history: Wilder's ATR(14) of the path's bars, price units
     # the open position (is_open)
     double entry
     double D            # stop distance at entry (0 = no stop)
@@ -136,6 +149,8 @@ cdef struct State:
     int8_t *mflag       # [M] market in a flagged pair
     double *cmean       # [M] review scratch: means ...
     double *csxx        # [M] ... and centred sums of squares
+    # history (NULL without): the path's pool date of each day [n_days]
+    int32_t *seq
 
 
 cdef inline void close_pos(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_ssize_t i,
@@ -329,6 +344,8 @@ cdef inline int quick_skip(const PlanC *P, Mkt *m, Py_ssize_t i, Py_ssize_t c, d
     elif sk == STOP_FIXED:
         rz = below_one(P.risk_per_trade * E,
                        P.stop_val[i] * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c])
+    elif P.hist_mode != HIST_OFF:
+        return QS_UNSURE                        # history's ATR stops: the exact computation
     else:
         # ATR stop: D = k * price * sqrt(s2) needs the price exp(logp). Bound it from the last
         # exp() taken, exp(lref) = pref: with d = logp - lref, |d| < 1/4,
@@ -550,6 +567,310 @@ cdef inline bint pair_partner_open(const int8_t *flag, Py_ssize_t M, Py_ssize_t 
     return False
 
 
+cdef inline void enter_markets(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_ssize_t t,
+                               bint fresh_E) noexcept nogil:
+    """B. entries at the step's start (the twin's ``enter``), shared by the GBM step and the
+    history day: every flat market past its cooldown that the current tier trades opens
+    n = min(n_tier, n_risk, n_cap, n_funds) contracts at the price plus slippage. ``fresh_E``:
+    prices moved since the last step's end (a gap, a history open): the equity is recomputed."""
+    cdef Py_ssize_t M = P.M
+    cdef Py_ssize_t i, j, c
+    cdef Mkt *mk = &S.mk[p * M]
+    cdef Mkt *m
+    cdef int s, sk, tk, tr, nq, reason = 0, qs
+    cdef bint have_sum_im, scaled
+    cdef double E, sum_im, Pr, D, slip, den, n_tier, n_risk = 0.0, n_cap = 0.0, n_funds, nd, fill
+    cdef double stop, target, rpt, nd0, n_risk0
+    cdef bint hist = P.hist_mode != HIST_OFF
+    tr = S.tier[p]
+    E = S.E[p]
+    sum_im = 0.0
+    have_sum_im = False     # summed at the first attempt that needs it
+    for i in range(M):
+        m = &mk[i]
+        if m.is_open or t < m.next_entry:
+            continue
+        c = P.tier_contract[tr * M + i]
+        if c < 0 or P.tier_max[tr * M + i] <= 0:
+            continue
+        if (P.corr_action == CORR_ONE_PER_PAIR and S.mflag[i]
+                and pair_partner_open(S.flag, M, i, mk)):
+            O.m_corr_skip[i] += 1
+            O.skipped[p] += 1
+            continue
+        scaled = P.corr_action == CORR_SCALE and S.mflag[i] != 0
+        if scaled:
+            rpt = P.risk_per_trade * P.corr_scale
+        else:
+            rpt = P.risk_per_trade
+        if fresh_E:
+            E = path_equity(P, S, p)
+            fresh_E = False
+        if scaled:
+            qs = QS_UNSURE      # a scaled entry takes the exact computation
+        else:
+            qs = quick_skip(P, m, i, c, E, &reason)
+        if qs != QS_SKIP:
+            if not have_sum_im:
+                have_sum_im = True
+                for j in range(M):
+                    if mk[j].is_open:
+                        sum_im += mk[j].pn * P.im[mk[j].pc]
+            if qs == QS_FUNDS and below_one(E - sum_im, P.im[c]) == 1:
+                qs = QS_SKIP
+                reason = SKIP_FUNDS
+        if qs == QS_SKIP:
+            O.m_skip[i * 3 + reason] += 1
+            O.skipped[p] += 1
+            continue
+        Pr = mkt_price(m)
+        s = P.dir_mode[i]
+        if s == BOTH:
+            s = 1 if S.u_dir[i] < 0.5 else -1
+        sk = P.stop_kind[i]
+        if sk == STOP_ATR:
+            if hist:
+                D = P.stop_val[i] * m.atr      # Wilder's ATR(14) of the path's bars
+            else:
+                D = P.stop_val[i] * ATR_K * Pr * mkt_sq(m)      # sqrt(m.s2)
+        elif sk == STOP_FIXED:
+            D = P.stop_val[i]
+        else:
+            D = 0.0
+        slip = P.slip_ticks * P.tick[c]
+        n_tier = <double>P.tier_max[tr * M + i]
+        den = D * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c]
+        if (not scaled and (sk == STOP_NONE or at_least(rpt * E, den, n_tier))
+                and (P.margin_cap >= BIG or at_least(P.margin_cap * E, P.im[c], n_tier))
+                and at_least(E - sum_im, P.im[c], n_tier)):
+            nd = n_tier     # every limit certainly allows the tier's count: the
+                            # twin's min() is n_tier, without the divisions
+        else:
+            if sk != STOP_NONE:
+                n_risk = floor(rpt * E / den)
+            else:
+                n_risk = BIG
+            if P.margin_cap < BIG:
+                n_cap = floor(P.margin_cap * E / P.im[c])
+            else:
+                n_cap = BIG
+            n_funds = floor((E - sum_im) / P.im[c])
+            nd = n_tier
+            if n_risk < nd:
+                nd = n_risk
+            if n_cap < nd:
+                nd = n_cap
+            if n_funds < nd:
+                nd = n_funds
+        nd0 = nd
+        if scaled:
+            # the count without the review's scaling (twin: nd0)
+            if sk != STOP_NONE:
+                n_risk0 = floor(P.risk_per_trade * E / den)
+            else:
+                n_risk0 = BIG
+            nd0 = n_tier
+            if n_risk0 < nd0:
+                nd0 = n_risk0
+            if n_cap < nd0:
+                nd0 = n_cap
+            if n_funds < nd0:
+                nd0 = n_funds
+        if nd <= 0.0 and nd0 > 0.0:     # the review skipped it
+            O.m_corr_skip[i] += 1
+            O.skipped[p] += 1
+            continue
+        if nd <= 0.0:
+            if n_risk <= 0.0:
+                reason = SKIP_RISK
+            elif n_cap <= 0.0:
+                reason = SKIP_MARGIN_CAP
+            else:
+                reason = SKIP_FUNDS
+            O.m_skip[i * 3 + reason] += 1
+            O.skipped[p] += 1
+            continue
+        nq = <int>nd
+        fill = Pr + s * slip
+        if sk != STOP_NONE and fill - s * D <= 0.0:   # a stop at/below zero: skip
+            O.m_skip[i * 3 + SKIP_RISK] += 1
+            O.skipped[p] += 1
+            continue
+        if nd < nd0:
+            O.m_corr_reduced[i] += 1
+        m.is_open = 1
+        m.dsel = 1 if s > 0 else 2
+        m.pc = <int32_t>c
+        m.pn = nq
+        m.pdir = s
+        m.entry = fill
+        m.D = D
+        m.held = 0
+        m.has_stop = 0
+        m.has_target = 0
+        if sk != STOP_NONE:
+            stop = fill - s * D    # > 0: entries with a stop at/below 0 were skipped
+            m.has_stop = 1
+            m.stop = stop
+            m.lstop = log(stop)
+        tk = P.target_kind[i]
+        if tk != TARGET_NONE:
+            if tk == TARGET_R:
+                target = fill + s * (P.target_val[i] * D)
+            else:
+                target = fill + s * P.target_val[i]
+            if target > 0.0:
+                m.has_target = 1
+                m.target = target
+                m.ltarget = log(target)
+        S.cash[p] -= nq * P.comm[c]
+        E = E - nq * P.comm[c] - nq * P.pv[c] * slip
+        sum_im += nq * P.im[c]
+
+
+
+# ---- real history (SPEC 11): the twin's history_dates, corridor_prob, bar_exit, hist_day -------
+
+cdef inline void history_dates(const PlanC *P, Py_ssize_t p, simrisk_pcg64 *rng,
+                               int32_t *seq) noexcept nogil:
+    """Path p's pool date of each day (the twin's history_dates, draw for draw)."""
+    cdef Py_ssize_t T = P.n_days, N = P.hist_n, t, j, start
+    cdef double stay
+    if P.hist_mode == HIST_REPLAY:
+        start = (P.hist_first + p) % P.hist_nstart
+        for t in range(T):
+            seq[t] = <int32_t>(start + t)
+        return
+    stay = 1.0 - 1.0 / P.hist_block
+    j = <Py_ssize_t>(simrisk_pcg64_double(rng) * N)
+    if j >= N:
+        j = N - 1
+    seq[0] = <int32_t>j
+    for t in range(1, T):
+        if simrisk_pcg64_double(rng) < stay:
+            j += 1
+            if j == N:
+                j = 0
+        else:
+            j = <Py_ssize_t>(simrisk_pcg64_double(rng) * N)
+            if j >= N:
+                j = N - 1
+        seq[t] = <int32_t>j
+
+
+cdef inline double corridor_prob(double d0, double d1, double w, double v) noexcept nogil:
+    cdef double e, S, jw
+    cdef Py_ssize_t j = 1
+    e = 2.0 * d0 * d1 / v
+    if e >= BRIDGE_QMAX:
+        return 0.0
+    S = exp(-e)
+    while True:
+        jw = j * w
+        e = 2.0 * jw * (jw + d1 - d0) / v
+        if e >= BRIDGE_QMAX:
+            return S
+        S -= exp(-e)
+        e = 2.0 * (jw + d0) * (jw + d1) / v
+        if e >= BRIDGE_QMAX:
+            return S
+        S += exp(-e)
+        j += 1
+
+
+cdef inline int bar_exit(int s, double xo, double xh, double xl, double xc, bint has_stop,
+                         double lstop, bint has_target, double ltarget, double v, double u,
+                         int order) noexcept nogil:
+    cdef double xa, xf, p0, p1, q0, q1, ps, pt, w
+    cdef bint hs, ht
+    if s > 0:
+        xa = xl
+        xf = xh
+    else:
+        xa = xh
+        xf = xl
+    hs = has_stop and s * (xa - lstop) <= 0.0
+    ht = has_target and s * (xf - ltarget) >= 0.0
+    if hs and ht:
+        if order == ORDER_STOP_FIRST:
+            return EXIT_STOP
+        p0 = s * (xo - lstop)
+        p1 = s * (xc - lstop)
+        q0 = s * (ltarget - xo)
+        q1 = s * (ltarget - xc)
+        if p0 <= 0.0:
+            return EXIT_STOP
+        if q0 <= 0.0:
+            return EXIT_TARGET
+        ps = 0.0
+        pt = 0.0
+        if v > 0.0:
+            w = s * (ltarget - lstop)
+            if p1 <= 0.0:
+                pt = corridor_prob(q0, q1, w, v)
+                ps = 1.0 - pt
+            elif q1 <= 0.0:
+                ps = corridor_prob(p0, p1, w, v)
+                pt = 1.0 - ps
+            else:
+                ps = corridor_prob(p0, p1, w, v)
+                pt = corridor_prob(q0, q1, w, v)
+        if ps + pt > 0.0:
+            return EXIT_STOP if u * (ps + pt) < ps else EXIT_TARGET
+        return EXIT_STOP if p0 <= q0 else EXIT_TARGET
+    if hs:
+        return EXIT_STOP
+    if ht:
+        return EXIT_TARGET
+    return 0
+
+
+cdef inline void hist_day(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_ssize_t t,
+                          Py_ssize_t idx) noexcept nogil:
+    """One day of real history for path p on pool date idx (the twin's hist_day)."""
+    cdef Py_ssize_t M = P.M, i
+    cdef Mkt *mk = &S.mk[p * M]
+    cdef Mkt *m
+    cdef const double *rel
+    cdef double x, lc, xh, xl, xc
+    cdef int s, hit
+    for i in range(M):
+        m = &mk[i]
+        x = m.lclose + P.hist_lrel[(idx * M + i) * 4]
+        m.x0 = x
+        m.logp = x
+        if not m.is_open:
+            continue
+        s = m.pdir
+        if m.has_stop and s * (x - m.lstop) <= 0.0:
+            close_pos(P, O, S, p, i, mkt_price(m) - s * (P.slip_ticks * P.tick[m.pc]), EXIT_GAP, t)
+        elif m.has_target and s * (x - m.ltarget) >= 0.0:
+            close_pos(P, O, S, p, i, mkt_price(m), EXIT_TARGET, t)
+    enter_markets(P, O, S, p, t, True)
+    for i in range(M):
+        m = &mk[i]
+        rel = P.hist_lrel + (idx * M + i) * 4
+        lc = m.lclose
+        xh = lc + rel[1]
+        xl = lc + rel[2]
+        xc = lc + rel[3]
+        m.logp = xc
+        if not m.is_open:
+            continue
+        m.held += 1
+        s = m.pdir
+        hit = bar_exit(s, m.x0, xh, xl, xc, m.has_stop, m.lstop, m.has_target, m.ltarget,
+                       P.hist_pvar[idx * M + i], S.u_exit[i], P.hist_order)
+        if hit == 0 and P.max_hold[i] > 0 and m.held >= P.max_hold[i]:
+            hit = EXIT_TIME
+        if hit == EXIT_STOP:
+            close_pos(P, O, S, p, i, m.stop - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
+        elif hit == EXIT_TARGET:
+            close_pos(P, O, S, p, i, m.target, hit, t)
+        elif hit == EXIT_TIME:
+            close_pos(P, O, S, p, i, mkt_price(m) - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
+
+
 cdef enum:
     RNG_SHOCKS = 0
     RNG_EXITS = 1
@@ -557,7 +878,8 @@ cdef enum:
     RNG_REGIMES = 3
     RNG_GAPS = 4
     RNG_TAILS = 5
-    N_STREAMS = 6
+    RNG_DATES = 6       # history's date choices (the 7th stream; GBM never draws from it)
+    N_STREAMS = 7
 
 
 cdef void market_constants(const PlanC *P, MktConst *mc) noexcept nogil:
@@ -597,6 +919,8 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
     cdef double E, sum_im, sum_mm, Pr, D, slip, den, n_tier, n_risk, n_cap, n_funds, nd, fill
     cdef double stop, target, ts, e, sig, v, rr
     cdef bint corr_on = P.corr_action != CORR_OFF, scaled
+    cdef bint hist = P.hist_mode != HIST_OFF
+    cdef Py_ssize_t idx
     cdef Py_ssize_t W = P.corr_window if corr_on else 0
     cdef int nflag = 0
     cdef double rpt, nd0, n_risk0
@@ -635,6 +959,11 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
     S.u_gap = <double*>calloc(M, sizeof(double))
     S.z_gap = <double*>calloc(M, sizeof(double))
     S.ring = NULL
+    S.seq = NULL
+    if hist:
+        S.seq = <int32_t*>calloc(P.n_days, sizeof(int32_t))
+        if S.seq == NULL:
+            status = -1
     S.flag = NULL
     S.mflag = NULL
     S.cmean = NULL
@@ -688,6 +1017,20 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
             for b in range(N_STREAMS):
                 simrisk_pcg64_next_path(&nxt[b], ja[b], jc[b], &ps[b])
                 simrisk_pcg64_bitgen(&ps[b], &pb[b])
+            if hist:
+                # the path's dates (all drawn before its first day), and its start at the first
+                history_dates(P, p, &ps[RNG_DATES], S.seq)
+                idx = S.seq[0]
+                for i in range(M):
+                    m = &mk[i]
+                    if P.hist_scale == 0:
+                        m.logp = P.logp0[i]
+                    else:
+                        m.logp = P.hist_lc0[idx * M + i]
+                    m.lref = m.logp
+                    m.pref = exp(m.logp)
+                    m.lclose = m.logp
+                    m.atr = P.hist_atr[idx * M + i] * m.pref
             if corr_on:
                 for i in range(M * M):
                     S.flag[i] = 0
@@ -700,230 +1043,99 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                 day = d + 1
                 boundary = k == 0 and d > 0
                 w = 1 if (P.win_lo <= day and day <= P.win_hi) else 0
-                # ---- this step's draws, each purpose from its own stream (the twin's layout) --
-                if boundary and G > 1:
-                    u_reg = simrisk_pcg64_double(&ps[RNG_REGIMES])
-                if boundary and has_gaps:
+                if hist:
+                    # ---- a day of real history (SPEC 11): A. open, B. entries, C/D. range --
                     for i in range(M):
-                        S.u_gap[i] = simrisk_pcg64_double(&ps[RNG_GAPS])
-                    for i in range(M):
-                        S.z_gap[i] = simrisk_standard_normal_pcg(&ps[RNG_GAPS], &pb[RNG_GAPS], NULL)
-                for i in range(M):
-                    S.z[i] = simrisk_standard_normal_pcg(&ps[RNG_SHOCKS], &pb[RNG_SHOCKS], NULL)
-                if student:
-                    gam = random_standard_gamma(&pb[RNG_TAILS], nu / 2.0)
-                for i in range(M):
-                    S.u_exit[i] = simrisk_pcg64_double(&ps[RNG_EXITS])
-                if has_both:
-                    for i in range(M):
-                        S.u_dir[i] = simrisk_pcg64_double(&ps[RNG_DIRS])
-                fresh_E = False
-                # ---- A. day boundary: regime switch, gaps ------------------------------------
-                if boundary and G > 1:
-                    r = S.regime[p]
-                    jj = 0
-                    while jj < G - 1 and u_reg >= P.trans_cum[r * G + jj]:
-                        jj += 1
-                    if jj != r:
-                        S.regime[p] = <int32_t>jj
-                        O.regime_spells[jj] += 1
-                if boundary and has_gaps:
-                    fresh_E = True
-                    for i in range(M):
-                        src = 0 if P.gap_common else i
-                        if S.u_gap[src] < P.gap_p[src]:
-                            m = &mk[i]
-                            m.logp += P.gap_mu[i] + P.gap_sd[i] * S.z_gap[src]
-                            if not m.is_open:
-                                continue
-                            s = m.pdir
-                            if m.has_stop and s * (m.logp - m.lstop) <= 0.0:
-                                close_pos(P, O, &S, p, i,
-                                          mkt_price(m) - s * (P.slip_ticks * P.tick[m.pc]),
-                                          EXIT_GAP, t)
-                            elif m.has_target and s * (m.logp - m.ltarget) >= 0.0:
-                                close_pos(P, O, &S, p, i, m.target, EXIT_TARGET, t)
-
-                # ---- B. entries --------------------------------------------------------------
-                tr = S.tier[p]
-                E = S.E[p]
-                sum_im = 0.0
-                have_sum_im = False     # summed at the first attempt that needs it
-                for i in range(M):
-                    m = &mk[i]
-                    if m.is_open or t < m.next_entry:
-                        continue
-                    c = P.tier_contract[tr * M + i]
-                    if c < 0 or P.tier_max[tr * M + i] <= 0:
-                        continue
-                    if (P.corr_action == CORR_ONE_PER_PAIR and S.mflag[i]
-                            and pair_partner_open(S.flag, M, i, mk)):
-                        O.m_corr_skip[i] += 1
-                        O.skipped[p] += 1
-                        continue
-                    scaled = P.corr_action == CORR_SCALE and S.mflag[i] != 0
-                    if scaled:
-                        rpt = P.risk_per_trade * P.corr_scale
-                    else:
-                        rpt = P.risk_per_trade
-                    if fresh_E:
-                        E = path_equity(P, &S, p)
-                        fresh_E = False
-                    if scaled:
-                        qs = QS_UNSURE      # a scaled entry takes the exact computation
-                    else:
-                        qs = quick_skip(P, m, i, c, E, &reason)
-                    if qs != QS_SKIP:
-                        if not have_sum_im:
-                            have_sum_im = True
-                            for j in range(M):
-                                if mk[j].is_open:
-                                    sum_im += mk[j].pn * P.im[mk[j].pc]
-                        if qs == QS_FUNDS and below_one(E - sum_im, P.im[c]) == 1:
-                            qs = QS_SKIP
-                            reason = SKIP_FUNDS
-                    if qs == QS_SKIP:
-                        O.m_skip[i * 3 + reason] += 1
-                        O.skipped[p] += 1
-                        continue
-                    Pr = mkt_price(m)
-                    s = P.dir_mode[i]
-                    if s == BOTH:
-                        s = 1 if S.u_dir[i] < 0.5 else -1
-                    sk = P.stop_kind[i]
-                    if sk == STOP_ATR:
-                        D = P.stop_val[i] * ATR_K * Pr * mkt_sq(m)      # sqrt(m.s2)
-                    elif sk == STOP_FIXED:
-                        D = P.stop_val[i]
-                    else:
-                        D = 0.0
-                    slip = P.slip_ticks * P.tick[c]
-                    n_tier = <double>P.tier_max[tr * M + i]
-                    den = D * P.pv[c] + slip * P.pv[c] + 2.0 * P.comm[c]
-                    if (not scaled and (sk == STOP_NONE or at_least(rpt * E, den, n_tier))
-                            and (P.margin_cap >= BIG or at_least(P.margin_cap * E, P.im[c], n_tier))
-                            and at_least(E - sum_im, P.im[c], n_tier)):
-                        nd = n_tier     # every limit certainly allows the tier's count: the
-                                        # twin's min() is n_tier, without the divisions
-                    else:
-                        if sk != STOP_NONE:
-                            n_risk = floor(rpt * E / den)
-                        else:
-                            n_risk = BIG
-                        if P.margin_cap < BIG:
-                            n_cap = floor(P.margin_cap * E / P.im[c])
-                        else:
-                            n_cap = BIG
-                        n_funds = floor((E - sum_im) / P.im[c])
-                        nd = n_tier
-                        if n_risk < nd:
-                            nd = n_risk
-                        if n_cap < nd:
-                            nd = n_cap
-                        if n_funds < nd:
-                            nd = n_funds
-                    nd0 = nd
-                    if scaled:
-                        # the count without the review's scaling (twin: nd0)
-                        if sk != STOP_NONE:
-                            n_risk0 = floor(P.risk_per_trade * E / den)
-                        else:
-                            n_risk0 = BIG
-                        nd0 = n_tier
-                        if n_risk0 < nd0:
-                            nd0 = n_risk0
-                        if n_cap < nd0:
-                            nd0 = n_cap
-                        if n_funds < nd0:
-                            nd0 = n_funds
-                    if nd <= 0.0 and nd0 > 0.0:     # the review skipped it
-                        O.m_corr_skip[i] += 1
-                        O.skipped[p] += 1
-                        continue
-                    if nd <= 0.0:
-                        if n_risk <= 0.0:
-                            reason = SKIP_RISK
-                        elif n_cap <= 0.0:
-                            reason = SKIP_MARGIN_CAP
-                        else:
-                            reason = SKIP_FUNDS
-                        O.m_skip[i * 3 + reason] += 1
-                        O.skipped[p] += 1
-                        continue
-                    nq = <int>nd
-                    fill = Pr + s * slip
-                    if sk != STOP_NONE and fill - s * D <= 0.0:   # a stop at/below zero: skip
-                        O.m_skip[i * 3 + SKIP_RISK] += 1
-                        O.skipped[p] += 1
-                        continue
-                    if nd < nd0:
-                        O.m_corr_reduced[i] += 1
-                    m.is_open = 1
-                    m.dsel = 1 if s > 0 else 2
-                    m.pc = <int32_t>c
-                    m.pn = nq
-                    m.pdir = s
-                    m.entry = fill
-                    m.D = D
-                    m.held = 0
-                    m.has_stop = 0
-                    m.has_target = 0
-                    if sk != STOP_NONE:
-                        stop = fill - s * D    # > 0: entries with a stop at/below 0 were skipped
-                        m.has_stop = 1
-                        m.stop = stop
-                        m.lstop = log(stop)
-                    tk = P.target_kind[i]
-                    if tk != TARGET_NONE:
-                        if tk == TARGET_R:
-                            target = fill + s * (P.target_val[i] * D)
-                        else:
-                            target = fill + s * P.target_val[i]
-                        if target > 0.0:
-                            m.has_target = 1
-                            m.target = target
-                            m.ltarget = log(target)
-                    S.cash[p] -= nq * P.comm[c]
-                    E = E - nq * P.comm[c] - nq * P.pv[c] * slip
-                    sum_im += nq * P.im[c]
-
-                # ---- C. prices move ----------------------------------------------------------
-                g = S.regime[p]
-                mcp = &S.mc[(w * G + g) * M]
-                L = P.chol + (w * G + g) * M * M
-                if student:
-                    ts = sqrt((nu - 2.0) / (2.0 * gam))
+                        S.u_exit[i] = simrisk_pcg64_double(&ps[RNG_EXITS])
+                    if has_both:
+                        for i in range(M):
+                            S.u_dir[i] = simrisk_pcg64_double(&ps[RNG_DIRS])
+                    hist_day(P, O, &S, p, t, S.seq[t])
                 else:
-                    ts = 1.0
-                for i in range(M):
-                    m = &mk[i]
-                    Lrow = L + i * M
-                    e = 0.0
-                    for j in range(i + 1):
-                        e += Lrow[j] * S.z[j]
-                    m.x0 = m.logp
-                    m.logp += mcp[i].ddt[m.dsel] + mcp[i].sqd * ts * e
-                    # ---- D. exits (market i's exit depends on market i alone: the twin's
-                    #      separate loop over markets after all moves gives the same result) --
-                    if not m.is_open:
-                        continue
-                    m.held += 1
-                    s = m.pdir
+                    # ---- this step's draws, each purpose from its own stream (the twin's layout) --
+                    if boundary and G > 1:
+                        u_reg = simrisk_pcg64_double(&ps[RNG_REGIMES])
+                    if boundary and has_gaps:
+                        for i in range(M):
+                            S.u_gap[i] = simrisk_pcg64_double(&ps[RNG_GAPS])
+                        for i in range(M):
+                            S.z_gap[i] = simrisk_standard_normal_pcg(&ps[RNG_GAPS], &pb[RNG_GAPS], NULL)
+                    for i in range(M):
+                        S.z[i] = simrisk_standard_normal_pcg(&ps[RNG_SHOCKS], &pb[RNG_SHOCKS], NULL)
                     if student:
-                        sig = mcp[i].sig * ts
-                        v = sig * sig * dt
+                        gam = random_standard_gamma(&pb[RNG_TAILS], nu / 2.0)
+                    for i in range(M):
+                        S.u_exit[i] = simrisk_pcg64_double(&ps[RNG_EXITS])
+                    if has_both:
+                        for i in range(M):
+                            S.u_dir[i] = simrisk_pcg64_double(&ps[RNG_DIRS])
+                    fresh_E = False
+                    # ---- A. day boundary: regime switch, gaps ------------------------------------
+                    if boundary and G > 1:
+                        r = S.regime[p]
+                        jj = 0
+                        while jj < G - 1 and u_reg >= P.trans_cum[r * G + jj]:
+                            jj += 1
+                        if jj != r:
+                            S.regime[p] = <int32_t>jj
+                            O.regime_spells[jj] += 1
+                    if boundary and has_gaps:
+                        fresh_E = True
+                        for i in range(M):
+                            src = 0 if P.gap_common else i
+                            if S.u_gap[src] < P.gap_p[src]:
+                                m = &mk[i]
+                                m.logp += P.gap_mu[i] + P.gap_sd[i] * S.z_gap[src]
+                                if not m.is_open:
+                                    continue
+                                s = m.pdir
+                                if m.has_stop and s * (m.logp - m.lstop) <= 0.0:
+                                    close_pos(P, O, &S, p, i,
+                                              mkt_price(m) - s * (P.slip_ticks * P.tick[m.pc]),
+                                              EXIT_GAP, t)
+                                elif m.has_target and s * (m.logp - m.ltarget) >= 0.0:
+                                    close_pos(P, O, &S, p, i, m.target, EXIT_TARGET, t)
+
+                    # ---- B. entries ----------------------------------------------------------
+                    enter_markets(P, O, &S, p, t, fresh_E)
+
+                    # ---- C. prices move ----------------------------------------------------------
+                    g = S.regime[p]
+                    mcp = &S.mc[(w * G + g) * M]
+                    L = P.chol + (w * G + g) * M * M
+                    if student:
+                        ts = sqrt((nu - 2.0) / (2.0 * gam))
                     else:
-                        v = mcp[i].v
-                    hit = exit_decision(s, m.x0, m.logp, m.has_stop, m.lstop, m.has_target,
-                                        m.ltarget, v, S.u_exit[i])
-                    if hit == 0 and P.max_hold[i] > 0 and m.held >= P.max_hold[i]:
-                        hit = EXIT_TIME
-                    if hit == EXIT_STOP:
-                        close_pos(P, O, &S, p, i, m.stop - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
-                    elif hit == EXIT_TARGET:
-                        close_pos(P, O, &S, p, i, m.target, hit, t)
-                    elif hit == EXIT_TIME:
-                        close_pos(P, O, &S, p, i, mkt_price(m) - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
+                        ts = 1.0
+                    for i in range(M):
+                        m = &mk[i]
+                        Lrow = L + i * M
+                        e = 0.0
+                        for j in range(i + 1):
+                            e += Lrow[j] * S.z[j]
+                        m.x0 = m.logp
+                        m.logp += mcp[i].ddt[m.dsel] + mcp[i].sqd * ts * e
+                        # ---- D. exits (market i's exit depends on market i alone: the twin's
+                        #      separate loop over markets after all moves gives the same result) --
+                        if not m.is_open:
+                            continue
+                        m.held += 1
+                        s = m.pdir
+                        if student:
+                            sig = mcp[i].sig * ts
+                            v = sig * sig * dt
+                        else:
+                            v = mcp[i].v
+                        hit = exit_decision(s, m.x0, m.logp, m.has_stop, m.lstop, m.has_target,
+                                            m.ltarget, v, S.u_exit[i])
+                        if hit == 0 and P.max_hold[i] > 0 and m.held >= P.max_hold[i]:
+                            hit = EXIT_TIME
+                        if hit == EXIT_STOP:
+                            close_pos(P, O, &S, p, i, m.stop - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
+                        elif hit == EXIT_TARGET:
+                            close_pos(P, O, &S, p, i, m.target, hit, t)
+                        elif hit == EXIT_TIME:
+                            close_pos(P, O, &S, p, i, mkt_price(m) - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
 
                 # ---- E. margin call, peak and drawdown, ruin ---------------------------------
                 E = S.cash[p]
@@ -968,8 +1180,14 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                     for i in range(M):
                         m = &mk[i]
                         rr = m.logp - m.lclose
-                        m.s2 += (rr * rr - m.s2) * WILDER_W
-                        m.sq = sqrt(m.s2)
+                        if hist:
+                            # Wilder: the day's true range on the path, (13 ATR + TR) / 14
+                            m.atr = (13.0 * m.atr + exp(m.lclose) * P.hist_tr[S.seq[d] * M + i]) / 14.0
+                            if not isfinite(m.atr):
+                                finite = False
+                        else:
+                            m.s2 += (rr * rr - m.s2) * WILDER_W
+                            m.sq = sqrt(m.s2)
                         m.lclose = m.logp
                         if corr_on:
                             S.ring[i * W + (day - 1) % W] = rr
@@ -1004,7 +1222,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
     free(S.alive); free(S.cash); free(S.peak); free(S.E); free(S.regime); free(S.tier)
     free(S.mk); free(S.mc); free(S.z); free(S.u_exit); free(S.u_dir)
     free(S.u_gap); free(S.z_gap)
-    free(S.ring); free(S.flag); free(S.mflag); free(S.cmean); free(S.csxx)
+    free(S.ring); free(S.flag); free(S.mflag); free(S.cmean); free(S.csxx); free(S.seq)
     return status
 
 
@@ -1071,6 +1289,13 @@ def simulate_block(plan, streams, out):
     cdef int32_t[::1] corr_reviews = out.corr_reviews, corr_flagged = out.corr_flagged
     cdef int32_t[::1] corr_days = out.corr_days
     cdef double[::1] equity
+    # history (dummy one-element arrays without one: never read)
+    hist_on = plan.hist_mode != 0
+    cdef const double[::1] hist_lrel = plan.hist_lrel.reshape(-1) if hist_on else np.zeros(1)
+    cdef const double[::1] hist_tr = plan.hist_tr.reshape(-1) if hist_on else np.zeros(1)
+    cdef const double[::1] hist_atr = plan.hist_atr.reshape(-1) if hist_on else np.zeros(1)
+    cdef const double[::1] hist_pvar = plan.hist_pvar.reshape(-1) if hist_on else np.zeros(1)
+    cdef const double[::1] hist_lc0 = plan.hist_lc0.reshape(-1) if hist_on else np.zeros(1)
 
     if n == 0:
         return out
@@ -1134,6 +1359,22 @@ def simulate_block(plan, streams, out):
     P.corr_window = plan.corr_window
     P.corr_limit = plan.corr_limit
     P.corr_scale = plan.corr_scale
+    P.hist_mode = plan.hist_mode
+    P.hist_n = plan.hist_n
+    P.hist_nstart = plan.hist_nstart
+    P.hist_first = plan.hist_first
+    P.hist_block = plan.hist_block
+    P.hist_scale = plan.hist_scale
+    P.hist_order = plan.hist_order
+    P.hist_lrel = &hist_lrel[0]
+    P.hist_tr = &hist_tr[0]
+    P.hist_atr = &hist_atr[0]
+    P.hist_pvar = &hist_pvar[0]
+    P.hist_lc0 = &hist_lc0[0]
+    if P.hist_mode != HIST_OFF and (P.spd != 1 or P.hist_n < 1 or P.hist_nstart < 1
+                                    or not P.hist_block >= 1.0 or P.hist_first < 0):
+        raise ValueError("plan.hist_*: history needs spd 1, dates for the horizon and a block "
+                         "length >= 1")
     if P.corr_action != CORR_OFF and (P.corr_every < 1 or P.corr_window < 3):
         raise ValueError("plan.corr_every must be >= 1 and plan.corr_window >= 3")
 
@@ -1248,4 +1489,33 @@ def path_doubles(bit_generator, Py_ssize_t p, Py_ssize_t n, bint normal=False):
     view = out
     for k in range(n):
         view[k] = simrisk_standard_normal_pcg(&ps, &bg, NULL) if normal else simrisk_pcg64_double(&ps)
+    return out
+
+
+def history_path_dates(plan, bit_generator, Py_ssize_t p):
+    """Path ``p``'s pool dates under ``plan``'s history (replay or bootstrap), drawn by the
+    kernel from path p's stretch of ``bit_generator`` (the block's ``dates`` stream, only read):
+    the twin's ``history_dates(plan, p, Generator(path_stream(state, p)))``. For tests."""
+    cdef PlanC P
+    cdef simrisk_pcg64 blk, nxt, ps
+    cdef simrisk_u128 a, c
+    cdef Py_ssize_t k
+    cdef int32_t[::1] view
+    if plan.hist_mode == 0:
+        raise ValueError("plan has no history")
+    plan.validate_arrays()
+    P.n_days = plan.n_days
+    P.hist_mode = plan.hist_mode
+    P.hist_n = plan.hist_n
+    P.hist_nstart = plan.hist_nstart
+    P.hist_first = plan.hist_first
+    P.hist_block = plan.hist_block
+    _seed_from(bit_generator, &blk)
+    nxt = blk
+    simrisk_pcg64_path_jump(&blk, &a, &c)
+    for k in range(p + 1):
+        simrisk_pcg64_next_path(&nxt, a, c, &ps)
+    out = np.empty(plan.n_days, dtype=np.int32)
+    view = out
+    history_dates(&P, p, &ps, &view[0])
     return out

@@ -27,6 +27,18 @@ very same numbers:
   tails       every step, if Student-t           g      = standard_gamma(nu / 2)  (chi-square = 2 g)
   exits       every step                         u_exit = uniform(M)  (the corridor-law exit test)
   directions  every step, if any `both`          u_dir  = uniform(M)
+  dates       history (bootstrap) only, once      the path's dates (``history_dates``)
+              at the path's start
+
+Real history (``plan.hist_mode``, SPEC 11): each day is one pool date for every market, and
+``hist_day`` replaces A-D: A. the open ``lclose + ln(O/Cp)``, where an open beyond a level fills
+(a stop less slippage, EXIT_GAP; a target at the open); B. entries at the open (the same
+``enter`` as GBM; an ATR stop is ``k x`` Wilder's ATR(14) of the path's bars); C/D. the close
+``lclose + ln(C/Cp)`` and the range tested against the levels (``bar_exit``: both levels inside
+-> ``stop_first``, or the corridor law of a bridge from open to close with Parkinson's variance),
+then the time stop at the close. E as for GBM; F updates the ATR with the day's true range
+``exp(lclose) x TR/Cp`` instead of the EWMA. No shocks are drawn; exit uniforms and directions
+come from their usual streams (one per day), so stress rows keep common random numbers.
 
 Order of events in one step of one path
 ---------------------------------------
@@ -67,7 +79,7 @@ import math
 
 import numpy as np
 
-from ._plan import (BOTH, CORR_OFF, CORR_ONE_PER_PAIR, CORR_SCALE, SKIP_CORR, SKIP_FUNDS, SKIP_MARGIN_CAP, SKIP_RISK, STOP_ATR, STOP_FIXED,
+from ._plan import (BOTH, CORR_OFF, HIST_OFF, HIST_REPLAY, ORDER_STOP_FIRST, CORR_ONE_PER_PAIR, CORR_SCALE, SKIP_CORR, SKIP_FUNDS, SKIP_MARGIN_CAP, SKIP_RISK, STOP_ATR, STOP_FIXED,
                     STOP_NONE, TARGET_FIXED, TARGET_NONE, TARGET_R, BlockOutput, Plan)
 
 ATR_K = math.sqrt(8.0 / math.pi)   # E[high - low] of a Brownian day = sqrt(8/pi) * P * s
@@ -132,6 +144,10 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
     price = [[_exp(logp[p][i]) for i in range(M)] for p in range(n)]
     lclose = [[float(plan.logp0[i]) for i in range(M)] for _ in range(n)]
     s2 = [[float(plan.sigma[i]) * float(plan.sigma[i]) / 252.0 for i in range(M)] for _ in range(n)]
+    hist = plan.hist_mode != HIST_OFF
+    if hist and spd != 1:
+        raise ValueError("history: one step a day")
+    atr = [[0.0] * M for _ in range(n)]     # history: Wilder's ATR(14), price units
     # open position per market: None, or a dict
     pos = [[None] * M for _ in range(n)]
     next_entry = [[0] * M for _ in range(n)]
@@ -212,10 +228,180 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                     fill = fill - q["dir"] * (slip_ticks * tick[q["c"]])
                 close(p, i, fill, EXIT_FORCED if slip_on else EXIT_END, t)
 
+    def enter(p, t, u_dir):
+        """B. entries at the step's start (shared by the GBM step and the history day):
+        every flat market past its cooldown that the current tier trades opens
+        n = min(n_tier, n_risk, n_cap, n_funds) contracts at the price plus slippage."""
+        E = equity(p)
+        sum_im = 0.0
+        for i in range(M):
+            q = pos[p][i]
+            if q is not None:
+                sum_im += q["n"] * im[q["c"]]
+        tr = tier[p]
+        for i in range(M):
+            if pos[p][i] is not None or t < next_entry[p][i]:
+                continue
+            c = int(plan.tier_contract[tr, i])
+            if c < 0 or plan.tier_max[tr, i] <= 0:
+                continue
+            if plan.corr_action == CORR_ONE_PER_PAIR and mflag[i] \
+                    and pair_partner_open(flag, M, i, [pos[p][j] is not None for j in range(M)]):
+                out.m_corr_skip[i] += 1
+                out.skipped[p] += 1
+                if on_event is not None:
+                    on_event("skip", path=p, market=i, step=t, reason=SKIP_CORR)
+                continue
+            scaled = plan.corr_action == CORR_SCALE and mflag[i] != 0
+            rpt = plan.risk_per_trade * plan.corr_scale if scaled else plan.risk_per_trade
+            P = price[p][i]
+            s = int(plan.dir_mode[i])
+            if s == BOTH:
+                s = 1 if u_dir[i] < 0.5 else -1
+            sk = plan.stop_kind[i]
+            if sk == STOP_ATR:
+                if hist:
+                    D = plan.stop_val[i] * atr[p][i]    # Wilder's ATR(14) of the path's bars
+                else:
+                    D = plan.stop_val[i] * ATR_K * P * math.sqrt(s2[p][i])
+            elif sk == STOP_FIXED:
+                D = float(plan.stop_val[i])
+            else:
+                D = 0.0
+            slip = slip_ticks * tick[c]
+            n_tier = float(plan.tier_max[tr, i])
+            if sk != STOP_NONE:
+                n_risk = _floor(rpt * E / (D * pv[c] + slip * pv[c] + 2.0 * comm[c]))
+            else:
+                n_risk = BIG
+            if plan.margin_cap < BIG:
+                n_cap = _floor(plan.margin_cap * E / im[c])
+            else:
+                n_cap = BIG
+            n_funds = _floor((E - sum_im) / im[c])
+            nd = min(n_tier, n_risk, n_cap, n_funds)
+            nd0 = nd
+            if scaled:
+                # the count without the review's scaling, to tell reduced / skipped entries
+                if sk != STOP_NONE:
+                    n_risk0 = _floor(plan.risk_per_trade * E / (D * pv[c] + slip * pv[c] + 2.0 * comm[c]))
+                else:
+                    n_risk0 = BIG
+                nd0 = min(n_tier, n_risk0, n_cap, n_funds)
+            if nd <= 0.0 and nd0 > 0.0:
+                # the unscaled risk would have allowed a contract: the review skipped it
+                out.m_corr_skip[i] += 1
+                out.skipped[p] += 1
+                if on_event is not None:
+                    on_event("skip", path=p, market=i, step=t, reason=SKIP_CORR)
+                continue
+            if nd <= 0.0:
+                if n_risk <= 0.0:
+                    reason = SKIP_RISK
+                elif n_cap <= 0.0:
+                    reason = SKIP_MARGIN_CAP
+                else:
+                    reason = SKIP_FUNDS
+                out.m_skip[i, reason] += 1
+                out.skipped[p] += 1
+                if on_event is not None:
+                    on_event("skip", path=p, market=i, step=t, reason=reason)
+                continue
+            nq = int(nd)
+            fill = P + s * slip
+            if sk != STOP_NONE and fill - s * D <= 0.0:
+                # a long stop at or below zero (ATR grown to the price) cannot be placed:
+                # the trade would carry no stop, so it is skipped under the risk rule
+                out.m_skip[i, SKIP_RISK] += 1
+                out.skipped[p] += 1
+                if on_event is not None:
+                    on_event("skip", path=p, market=i, step=t, reason=SKIP_RISK)
+                continue
+            q = {"c": c, "n": nq, "dir": s, "entry": fill, "D": D, "held": 0,
+                 "has_stop": False, "lstop": 0.0, "stop": 0.0,
+                 "has_target": False, "ltarget": 0.0, "target": 0.0}
+            if sk != STOP_NONE:
+                stop = fill - s * D        # > 0: entries with a stop at/below 0 were skipped
+                q["has_stop"], q["stop"], q["lstop"] = True, stop, math.log(stop)
+            tk = plan.target_kind[i]
+            if tk != TARGET_NONE:
+                if tk == TARGET_R:
+                    target = fill + s * (plan.target_val[i] * D)
+                else:
+                    target = fill + s * plan.target_val[i]
+                if target > 0.0:
+                    q["has_target"], q["target"], q["ltarget"] = True, target, math.log(target)
+            if nd < nd0:
+                out.m_corr_reduced[i] += 1
+            if on_event is not None:
+                on_event("entry", path=p, market=i, step=t, contracts=nq, dir=s, fill=fill,
+                         D=D, equity=E, open_im=sum_im, n_tier=n_tier, n_risk=n_risk,
+                         n_cap=n_cap, n_funds=n_funds, im=im[c], tier=tr, contract=c,
+                         risk_per_trade=rpt, flagged=bool(mflag[i]) if corr_on else False,
+                         contracts_unscaled=int(nd0))
+            pos[p][i] = q
+            cash[p] -= nq * comm[c]
+            E = E - nq * comm[c] - nq * pv[c] * slip
+            sum_im += nq * im[c]
+
+
+    def hist_day(p, t, idx, u_exit, u_dir):
+        """One day of real history (SPEC 11) for path p on pool date ``idx``: A. the open
+        (an open beyond a level fills there: a stop less slippage, EXIT_GAP), B. entries at
+        the open, C/D. the day's range against the open trades' levels (``bar_exit``), the
+        time stop at the close. The close is left in logp/price for E and F."""
+        xo = [0.0] * M
+        for i in range(M):
+            x = lclose[p][i] + float(plan.hist_lrel[idx, i, 0])
+            xo[i] = x
+            logp[p][i] = x
+            price[p][i] = _exp(x)
+            q = pos[p][i]
+            if q is None:
+                continue
+            s = q["dir"]
+            if q["has_stop"] and s * (x - q["lstop"]) <= 0.0:
+                close(p, i, price[p][i] - s * (slip_ticks * tick[q["c"]]), EXIT_GAP, t)
+            elif q["has_target"] and s * (x - q["ltarget"]) >= 0.0:
+                close(p, i, price[p][i], EXIT_TARGET, t)
+        enter(p, t, u_dir)
+        for i in range(M):
+            lc = lclose[p][i]
+            xh = lc + float(plan.hist_lrel[idx, i, 1])
+            xl = lc + float(plan.hist_lrel[idx, i, 2])
+            xc = lc + float(plan.hist_lrel[idx, i, 3])
+            logp[p][i] = xc
+            price[p][i] = _exp(xc)
+            q = pos[p][i]
+            if q is None:
+                continue
+            q["held"] += 1
+            s = q["dir"]
+            hit = bar_exit(s, xo[i], xh, xl, xc, q["has_stop"], q["lstop"], q["has_target"],
+                           q["ltarget"], float(plan.hist_pvar[idx, i]), u_exit[i],
+                           plan.hist_order)
+            if hit == 0 and plan.max_hold[i] > 0 and q["held"] >= plan.max_hold[i]:
+                hit = EXIT_TIME
+            if hit == EXIT_STOP:
+                close(p, i, q["stop"] - s * (slip_ticks * tick[q["c"]]), hit, t)
+            elif hit == EXIT_TARGET:
+                close(p, i, q["target"], hit, t)
+            elif hit == EXIT_TIME:
+                close(p, i, price[p][i] - s * (slip_ticks * tick[q["c"]]), hit, t)
+
     for p in range(n):
         # ---- this path's own streams: the block's, advanced by p * 2^64 draws ---------------
-        rng_shocks, rng_exits, rng_dirs, rng_regimes, rng_gaps, rng_tails = (
+        rng_shocks, rng_exits, rng_dirs, rng_regimes, rng_gaps, rng_tails, rng_dates = (
             np.random.Generator(path_stream(st, p)) for st in states)
+        if hist:
+            # the path's dates (all drawn before its first day), and its start at the first one
+            seq = history_dates(plan, p, rng_dates)
+            for i in range(M):
+                x = float(plan.logp0[i]) if plan.hist_scale == 0 else float(plan.hist_lc0[seq[0], i])
+                logp[p][i] = x
+                price[p][i] = _exp(x)
+                lclose[p][i] = x
+                atr[p][i] = float(plan.hist_atr[seq[0], i]) * price[p][i]
         if corr_on:
             for i in range(M * M):
                 flag[i] = 0
@@ -227,190 +413,89 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
             day = d + 1
             boundary = (k == 0 and d > 0)
             w = 1 if plan.win_lo <= day <= plan.win_hi else 0
-            # ---- this step's random numbers, each purpose from its own stream ---------------
-            if boundary and G > 1:
-                u_reg = rng_regimes.random()
-            if boundary and has_gaps:
-                u_gap = rng_gaps.random(M)
-                z_gap = rng_gaps.standard_normal(M)
-            z = rng_shocks.standard_normal(M)
-            if nu > 0.0:
-                gam = rng_tails.standard_gamma(nu / 2.0)
-            u_exit = rng_exits.random(M)
-            if has_both:
-                u_dir = rng_dirs.random(M)
+            if hist:
+                # ---- a day of real history (SPEC 11): A. open, B. entries, C/D. range ----
+                u_exit = rng_exits.random(M)
+                u_dir = rng_dirs.random(M) if has_both else None
+                hist_day(p, t, seq[t], u_exit, u_dir)
+            else:
+                # ---- this step's random numbers, each purpose from its own stream ---------------
+                if boundary and G > 1:
+                    u_reg = rng_regimes.random()
+                if boundary and has_gaps:
+                    u_gap = rng_gaps.random(M)
+                    z_gap = rng_gaps.standard_normal(M)
+                z = rng_shocks.standard_normal(M)
+                if nu > 0.0:
+                    gam = rng_tails.standard_gamma(nu / 2.0)
+                u_exit = rng_exits.random(M)
+                if has_both:
+                    u_dir = rng_dirs.random(M)
 
-            # ---- A. day boundary: regime switch, gaps --------------------------------------
-            if boundary and G > 1:
-                r = regime[p]
-                j = 0
-                while j < G - 1 and u_reg >= plan.trans_cum[r, j]:
-                    j += 1
-                if j != r:
-                    regime[p] = j
-                    out.regime_spells[j] += 1
-            if boundary and has_gaps:
+                # ---- A. day boundary: regime switch, gaps --------------------------------------
+                if boundary and G > 1:
+                    r = regime[p]
+                    j = 0
+                    while j < G - 1 and u_reg >= plan.trans_cum[r, j]:
+                        j += 1
+                    if j != r:
+                        regime[p] = j
+                        out.regime_spells[j] += 1
+                if boundary and has_gaps:
+                    for i in range(M):
+                        src = 0 if plan.gap_common else i
+                        if u_gap[src] < plan.gap_p[src]:
+                            logp[p][i] += plan.gap_mu[i] + plan.gap_sd[i] * z_gap[src]
+                            price[p][i] = _exp(logp[p][i])
+                            q = pos[p][i]
+                            if q is None:
+                                continue
+                            s = q["dir"]
+                            if q["has_stop"] and s * (logp[p][i] - q["lstop"]) <= 0.0:
+                                close(p, i, price[p][i] - s * (slip_ticks * tick[q["c"]]), EXIT_GAP, t)
+                            elif q["has_target"] and s * (logp[p][i] - q["ltarget"]) >= 0.0:
+                                close(p, i, q["target"], EXIT_TARGET, t)
+
+                # ---- B. entries ------------------------------------------------------------
+                enter(p, t, u_dir if has_both else None)
+
+                # ---- C. prices move --------------------------------------------------------------
+                g = regime[p]
+                vm = volmult[w, g]
+                ts = math.sqrt((nu - 2.0) / (2.0 * gam)) if nu > 0.0 else 1.0
+                x0 = [0.0] * M
                 for i in range(M):
-                    src = 0 if plan.gap_common else i
-                    if u_gap[src] < plan.gap_p[src]:
-                        logp[p][i] += plan.gap_mu[i] + plan.gap_sd[i] * z_gap[src]
-                        price[p][i] = _exp(logp[p][i])
-                        q = pos[p][i]
-                        if q is None:
-                            continue
-                        s = q["dir"]
-                        if q["has_stop"] and s * (logp[p][i] - q["lstop"]) <= 0.0:
-                            close(p, i, price[p][i] - s * (slip_ticks * tick[q["c"]]), EXIT_GAP, t)
-                        elif q["has_target"] and s * (logp[p][i] - q["ltarget"]) >= 0.0:
-                            close(p, i, q["target"], EXIT_TARGET, t)
+                    e = 0.0
+                    for j in range(i + 1):
+                        e += chol[w, g, i, j] * z[j]
+                    sig = plan.sigma[i] * vm
+                    drift = plan.mu[i] - 0.5 * sig * sig
+                    q = pos[p][i]
+                    if q is not None:
+                        drift += q["dir"] * plan.alpha[i]
+                    x0[i] = logp[p][i]
+                    logp[p][i] += drift * dt + sig * sqrt_dt * ts * e
+                    price[p][i] = _exp(logp[p][i])
 
-            # ---- B. entries ----------------------------------------------------------------
-            E = equity(p)
-            sum_im = 0.0
-            for i in range(M):
-                q = pos[p][i]
-                if q is not None:
-                    sum_im += q["n"] * im[q["c"]]
-            tr = tier[p]
-            for i in range(M):
-                if pos[p][i] is not None or t < next_entry[p][i]:
-                    continue
-                c = int(plan.tier_contract[tr, i])
-                if c < 0 or plan.tier_max[tr, i] <= 0:
-                    continue
-                if plan.corr_action == CORR_ONE_PER_PAIR and mflag[i] \
-                        and pair_partner_open(flag, M, i, [pos[p][j] is not None for j in range(M)]):
-                    out.m_corr_skip[i] += 1
-                    out.skipped[p] += 1
-                    if on_event is not None:
-                        on_event("skip", path=p, market=i, step=t, reason=SKIP_CORR)
-                    continue
-                scaled = plan.corr_action == CORR_SCALE and mflag[i] != 0
-                rpt = plan.risk_per_trade * plan.corr_scale if scaled else plan.risk_per_trade
-                P = price[p][i]
-                s = int(plan.dir_mode[i])
-                if s == BOTH:
-                    s = 1 if u_dir[i] < 0.5 else -1
-                sk = plan.stop_kind[i]
-                if sk == STOP_ATR:
-                    D = plan.stop_val[i] * ATR_K * P * math.sqrt(s2[p][i])
-                elif sk == STOP_FIXED:
-                    D = float(plan.stop_val[i])
-                else:
-                    D = 0.0
-                slip = slip_ticks * tick[c]
-                n_tier = float(plan.tier_max[tr, i])
-                if sk != STOP_NONE:
-                    n_risk = _floor(rpt * E / (D * pv[c] + slip * pv[c] + 2.0 * comm[c]))
-                else:
-                    n_risk = BIG
-                if plan.margin_cap < BIG:
-                    n_cap = _floor(plan.margin_cap * E / im[c])
-                else:
-                    n_cap = BIG
-                n_funds = _floor((E - sum_im) / im[c])
-                nd = min(n_tier, n_risk, n_cap, n_funds)
-                nd0 = nd
-                if scaled:
-                    # the count without the review's scaling, to tell reduced / skipped entries
-                    if sk != STOP_NONE:
-                        n_risk0 = _floor(plan.risk_per_trade * E / (D * pv[c] + slip * pv[c] + 2.0 * comm[c]))
-                    else:
-                        n_risk0 = BIG
-                    nd0 = min(n_tier, n_risk0, n_cap, n_funds)
-                if nd <= 0.0 and nd0 > 0.0:
-                    # the unscaled risk would have allowed a contract: the review skipped it
-                    out.m_corr_skip[i] += 1
-                    out.skipped[p] += 1
-                    if on_event is not None:
-                        on_event("skip", path=p, market=i, step=t, reason=SKIP_CORR)
-                    continue
-                if nd <= 0.0:
-                    if n_risk <= 0.0:
-                        reason = SKIP_RISK
-                    elif n_cap <= 0.0:
-                        reason = SKIP_MARGIN_CAP
-                    else:
-                        reason = SKIP_FUNDS
-                    out.m_skip[i, reason] += 1
-                    out.skipped[p] += 1
-                    if on_event is not None:
-                        on_event("skip", path=p, market=i, step=t, reason=reason)
-                    continue
-                nq = int(nd)
-                fill = P + s * slip
-                if sk != STOP_NONE and fill - s * D <= 0.0:
-                    # a long stop at or below zero (ATR grown to the price) cannot be placed:
-                    # the trade would carry no stop, so it is skipped under the risk rule
-                    out.m_skip[i, SKIP_RISK] += 1
-                    out.skipped[p] += 1
-                    if on_event is not None:
-                        on_event("skip", path=p, market=i, step=t, reason=SKIP_RISK)
-                    continue
-                q = {"c": c, "n": nq, "dir": s, "entry": fill, "D": D, "held": 0,
-                     "has_stop": False, "lstop": 0.0, "stop": 0.0,
-                     "has_target": False, "ltarget": 0.0, "target": 0.0}
-                if sk != STOP_NONE:
-                    stop = fill - s * D        # > 0: entries with a stop at/below 0 were skipped
-                    q["has_stop"], q["stop"], q["lstop"] = True, stop, math.log(stop)
-                tk = plan.target_kind[i]
-                if tk != TARGET_NONE:
-                    if tk == TARGET_R:
-                        target = fill + s * (plan.target_val[i] * D)
-                    else:
-                        target = fill + s * plan.target_val[i]
-                    if target > 0.0:
-                        q["has_target"], q["target"], q["ltarget"] = True, target, math.log(target)
-                if nd < nd0:
-                    out.m_corr_reduced[i] += 1
-                if on_event is not None:
-                    on_event("entry", path=p, market=i, step=t, contracts=nq, dir=s, fill=fill,
-                             D=D, equity=E, open_im=sum_im, n_tier=n_tier, n_risk=n_risk,
-                             n_cap=n_cap, n_funds=n_funds, im=im[c], tier=tr, contract=c,
-                             risk_per_trade=rpt, flagged=bool(mflag[i]) if corr_on else False,
-                             contracts_unscaled=int(nd0))
-                pos[p][i] = q
-                cash[p] -= nq * comm[c]
-                E = E - nq * comm[c] - nq * pv[c] * slip
-                sum_im += nq * im[c]
-
-            # ---- C. prices move --------------------------------------------------------------
-            g = regime[p]
-            vm = volmult[w, g]
-            ts = math.sqrt((nu - 2.0) / (2.0 * gam)) if nu > 0.0 else 1.0
-            x0 = [0.0] * M
-            for i in range(M):
-                e = 0.0
-                for j in range(i + 1):
-                    e += chol[w, g, i, j] * z[j]
-                sig = plan.sigma[i] * vm
-                drift = plan.mu[i] - 0.5 * sig * sig
-                q = pos[p][i]
-                if q is not None:
-                    drift += q["dir"] * plan.alpha[i]
-                x0[i] = logp[p][i]
-                logp[p][i] += drift * dt + sig * sqrt_dt * ts * e
-                price[p][i] = _exp(logp[p][i])
-
-            # ---- D. exits --------------------------------------------------------------------
-            for i in range(M):
-                q = pos[p][i]
-                if q is None:
-                    continue
-                q["held"] += 1
-                s = q["dir"]
-                sig = plan.sigma[i] * vm * ts
-                v = sig * sig * dt
-                hit = exit_decision(s, x0[i], logp[p][i], q["has_stop"], q["lstop"],
-                                    q["has_target"], q["ltarget"], v, u_exit[i])
-                if hit == 0 and plan.max_hold[i] > 0 and q["held"] >= plan.max_hold[i]:
-                    hit = EXIT_TIME
-                if hit == EXIT_STOP:
-                    close(p, i, q["stop"] - s * (slip_ticks * tick[q["c"]]), hit, t)
-                elif hit == EXIT_TARGET:
-                    close(p, i, q["target"], hit, t)
-                elif hit == EXIT_TIME:
-                    close(p, i, price[p][i] - s * (slip_ticks * tick[q["c"]]), hit, t)
+                # ---- D. exits --------------------------------------------------------------------
+                for i in range(M):
+                    q = pos[p][i]
+                    if q is None:
+                        continue
+                    q["held"] += 1
+                    s = q["dir"]
+                    sig = plan.sigma[i] * vm * ts
+                    v = sig * sig * dt
+                    hit = exit_decision(s, x0[i], logp[p][i], q["has_stop"], q["lstop"],
+                                        q["has_target"], q["ltarget"], v, u_exit[i])
+                    if hit == 0 and plan.max_hold[i] > 0 and q["held"] >= plan.max_hold[i]:
+                        hit = EXIT_TIME
+                    if hit == EXIT_STOP:
+                        close(p, i, q["stop"] - s * (slip_ticks * tick[q["c"]]), hit, t)
+                    elif hit == EXIT_TARGET:
+                        close(p, i, q["target"], hit, t)
+                    elif hit == EXIT_TIME:
+                        close(p, i, price[p][i] - s * (slip_ticks * tick[q["c"]]), hit, t)
 
             # ---- E. margin call, peak and drawdown, ruin ------------------------------------
             E = equity(p)
@@ -459,7 +544,14 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 finite = True
                 for i in range(M):
                     r = logp[p][i] - lclose[p][i]
-                    s2[p][i] += (r * r - s2[p][i]) * WILDER_W
+                    if hist:
+                        # Wilder: the day's true range on the path, (13 ATR + TR) / 14
+                        trv = _exp(lclose[p][i]) * float(plan.hist_tr[seq[t], i])
+                        atr[p][i] = (13.0 * atr[p][i] + trv) / 14.0
+                        if not math.isfinite(atr[p][i]):
+                            finite = False
+                    else:
+                        s2[p][i] += (r * r - s2[p][i]) * WILDER_W
                     lclose[p][i] = logp[p][i]
                     if corr_on:
                         ring[i * W + (day - 1) % W] = r     # the day's close-to-close log return
@@ -595,6 +687,104 @@ def exit_decision(s: int, x0: float, x1: float, has_stop: bool, lstop: float,
     if corridor_series_test(u, False, qs, p0, p1, w, v):
         return EXIT_STOP
     if corridor_series_test(u, True, qt, q0, q1, w, v):
+        return EXIT_TARGET
+    return 0
+
+
+# ---- real history (SPEC 11): the path's dates, and exits on a daily bar -------------------------
+
+def history_dates(plan: Plan, p: int, rng) -> list:
+    """Path ``p``'s pool dates, one per day. Replay: consecutive dates from the start date
+    ``hist_first + p`` (wrapped into the start dates, as a guard). Bootstrap (Politis and
+    Romano's stationary bootstrap): the first date uniform (``floor(u N)``); each next day the
+    following date (wrapping from the last to the first) when ``u < 1 - 1/L``, else a uniform
+    date from a second draw. All from the path's own ``dates`` stream, before its first day."""
+    T, N = plan.n_days, plan.hist_n
+    if plan.hist_mode == HIST_REPLAY:
+        start = (plan.hist_first + p) % plan.hist_nstart
+        return [start + t for t in range(T)]
+    stay = 1.0 - 1.0 / plan.hist_block
+    seq = [0] * T
+    j = int(rng.random() * N)
+    if j >= N:
+        j = N - 1
+    seq[0] = j
+    for t in range(1, T):
+        if rng.random() < stay:
+            j += 1
+            if j == N:
+                j = 0
+        else:
+            j = int(rng.random() * N)
+            if j >= N:
+                j = N - 1
+        seq[t] = j
+    return seq
+
+
+def corridor_prob(d0: float, d1: float, w: float, v: float) -> float:
+    """The image series S(d0, d1) of design/corridor-exits.md summed out (to the terms below
+    2**-53, BRIDGE_QMAX): the probability that a bridge of variance ``v`` from distance ``d0``
+    to ``d1`` above a barrier leaves the corridor of width ``w`` through that barrier first."""
+    e = 2.0 * d0 * d1 / v
+    if e >= BRIDGE_QMAX:
+        return 0.0
+    S = math.exp(-e)
+    j = 1
+    while True:
+        jw = j * w
+        e = 2.0 * jw * (jw + d1 - d0) / v
+        if e >= BRIDGE_QMAX:
+            return S
+        S -= math.exp(-e)
+        e = 2.0 * (jw + d0) * (jw + d1) / v
+        if e >= BRIDGE_QMAX:
+            return S
+        S += math.exp(-e)
+        j += 1
+
+
+def bar_exit(s: int, xo: float, xh: float, xl: float, xc: float, has_stop: bool, lstop: float,
+             has_target: bool, ltarget: float, v: float, u: float, order: int) -> int:
+    """EXIT_STOP, EXIT_TARGET or 0 for an open trade on one daily bar (log open, high, low,
+    close ``xo, xh, xl, xc``; the open itself was tested before). A level inside [low, high]
+    was touched. When both were, ``order`` ORDER_STOP_FIRST says the stop; ORDER_BRIDGE asks
+    the corridor law of a bridge from the open to the close with the day's Parkinson
+    variance ``v``: with P_s, P_t the probabilities that it leaves the corridor first through
+    the stop, the target (a close beyond a level: that level's is 1 - the other's), the stop
+    came first when ``u (P_s + P_t) < P_s`` (the nearer level when both are 0)."""
+    xa, xf = (xl, xh) if s > 0 else (xh, xl)
+    hs = has_stop and s * (xa - lstop) <= 0.0
+    ht = has_target and s * (xf - ltarget) >= 0.0
+    if hs and ht:
+        if order == ORDER_STOP_FIRST:
+            return EXIT_STOP
+        p0 = s * (xo - lstop)
+        p1 = s * (xc - lstop)
+        q0 = s * (ltarget - xo)
+        q1 = s * (ltarget - xc)
+        if p0 <= 0.0:
+            return EXIT_STOP
+        if q0 <= 0.0:
+            return EXIT_TARGET
+        ps = pt = 0.0
+        if v > 0.0:
+            w = s * (ltarget - lstop)
+            if p1 <= 0.0:
+                pt = corridor_prob(q0, q1, w, v)
+                ps = 1.0 - pt
+            elif q1 <= 0.0:
+                ps = corridor_prob(p0, p1, w, v)
+                pt = 1.0 - ps
+            else:
+                ps = corridor_prob(p0, p1, w, v)
+                pt = corridor_prob(q0, q1, w, v)
+        if ps + pt > 0.0:
+            return EXIT_STOP if u * (ps + pt) < ps else EXIT_TARGET
+        return EXIT_STOP if p0 <= q0 else EXIT_TARGET
+    if hs:
+        return EXIT_STOP
+    if ht:
         return EXIT_TARGET
     return 0
 

@@ -37,12 +37,18 @@ SKIP_CORRELATION = "correlation"
 SKIP_CORR = 3               # its code in the twin's event stream (on_event("skip", reason=3))
 # correlation review actions (Plan.corr_action)
 CORR_OFF, CORR_SCALE, CORR_ONE_PER_PAIR = 0, 1, 2
+# real history as the price model (`history:`, SPEC 11; Plan.hist_mode)
+HIST_OFF, HIST_REPLAY, HIST_BOOTSTRAP = 0, 1, 2
+# history's intraday order (Plan.hist_order): both levels inside a day's range
+ORDER_BRIDGE, ORDER_STOP_FIRST = 0, 1
 
 # Random streams of a block, one BitGenerator each, spawned in this order from the block's
 # SeedSequence. One stream per purpose keeps the random numbers of one purpose identical
 # whatever the others do: a stress row that adds gaps, regimes or fat tails still sees the
 # base row's normal shocks and exit uniforms (common random numbers, SPEC 6 / issue 4).
-STREAMS = ("shocks", "exits", "directions", "regimes", "gaps", "tails")
+# "dates" (the 7th, added with `history:`) draws the stationary bootstrap's date choices; being
+# the last child, it leaves the first six streams, hence every GBM result, unchanged.
+STREAMS = ("shocks", "exits", "directions", "regimes", "gaps", "tails", "dates")
 
 
 def block_streams(seed_seq):
@@ -131,6 +137,25 @@ class Plan:
     corr_limit: float = 0.8     # flag when r >= corr_limit
     corr_scale: float = 1.0     # CORR_SCALE: risk per trade x this for a flagged pair's markets
 
+    # --- real history as the price model (`history:`; SPEC 11) -------------------------
+    # N pool dates (the aligned history's dates that have a previous close and a Wilder ATR,
+    # within from/to). Per date d and market i, relative to the previous real close Cp:
+    # hist_lrel[d, i] = (ln O/Cp, ln H/Cp, ln L/Cp, ln C/Cp); hist_tr[d, i] = TR_d / Cp;
+    # hist_atr[d, i] = ATR(14) known before d's open / Cp (the seed when a path starts at d);
+    # hist_pvar[d, i] = ln(H/L)^2 / (4 ln 2) (Parkinson); hist_lc0[d, i] = ln Cp (scale actual).
+    # HIST_OFF: none of it is read (the GBM loop runs exactly as before).
+    hist_mode: int = HIST_OFF   # HIST_OFF, HIST_REPLAY or HIST_BOOTSTRAP
+    hist_lrel: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 4)))
+    hist_tr: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    hist_atr: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    hist_pvar: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    hist_lc0: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    hist_block: float = 1.0     # bootstrap: mean block length L (1 = iid dates)
+    hist_scale: int = 0         # 0 plan (start at logp0), 1 actual (start at the real close)
+    hist_order: int = ORDER_BRIDGE
+    hist_first: int = 0         # replay: the run's path index of the block's first path
+                                # (path p of the block starts at pool date hist_first + p)
+
     # --- reporting extras (not read by the kernel) -----------------------------------
     tier_labels: tuple = ()     # the scenario's `at` per tier (None where omitted)
     alpha_source: tuple = ()    # per market: "alpha", "win_rate" or "none"
@@ -148,6 +173,18 @@ class Plan:
     @property
     def G(self) -> int:
         return int(self.trans_cum.shape[0])
+
+    @property
+    def hist_n(self) -> int:
+        """Pool dates of the history (0 without one)."""
+        return int(self.hist_lrel.shape[0]) if self.hist_mode != HIST_OFF else 0
+
+    @property
+    def hist_nstart(self) -> int:
+        """Dates a path can start at: replay, those whose horizon fits; bootstrap, every one."""
+        if self.hist_mode == HIST_REPLAY:
+            return max(0, self.hist_n - self.n_days + 1)
+        return self.hist_n
 
     @property
     def n_steps(self) -> int:
@@ -172,6 +209,14 @@ class Plan:
             "tier_thr": ("f8", (K,)), "tier_buf": ("f8", (K,)), "tier_reach": ("f8", (K,)),
             "tier_contract": ("i4", (K, M)), "tier_max": ("i4", (K, M)),
         }
+        if self.hist_mode != HIST_OFF:
+            N = self.hist_n
+            want.update({"hist_lrel": ("f8", (N, M, 4)), "hist_tr": ("f8", (N, M)),
+                         "hist_atr": ("f8", (N, M)), "hist_pvar": ("f8", (N, M)),
+                         "hist_lc0": ("f8", (N, M))})
+            if self.spd != 1 or N < 1 or self.hist_nstart < 1 or self.hist_block < 1.0:
+                raise ValueError("plan.hist_*: history needs spd 1, dates for the horizon and "
+                                 "a block length >= 1")
         for name, (dt, shape) in want.items():
             a = getattr(self, name)
             if not isinstance(a, np.ndarray) or a.dtype != np.dtype(dt) or a.shape != shape \

@@ -42,7 +42,7 @@ if TYPE_CHECKING:                               # pragma: no cover
     from .scenario import Scenario
     from .stress import Stress
 
-__all__ = ["load", "run", "stress", "size", "PlanSpec", "RunResult", "StressResult",
+__all__ = ["load", "run", "stress", "size", "compare_models", "PlanSpec", "RunResult", "StressResult",
            "SizeResult", "Figures", "ScenarioError"]
 
 #: what :func:`load` (and every function taking a ``plan``) accepts
@@ -577,7 +577,52 @@ def _prepare(plan: PlanSource, paths: Optional[int], seed: Optional[int],
             raise ScenarioError("horizon", str(e)) from None
     paths = spec.paths if paths is None else _whole("paths", paths, 1)
     seed = spec.seed if seed is None else _whole("seed", seed, 0)
-    return spec, paths, seed
+    return spec, plan_paths(spec, paths), seed
+
+
+def plan_paths(spec: PlanSpec, paths: int) -> int:
+    """The paths a run of the plan has: ``paths``, except under history replay (SPEC 11),
+    which has exactly one path per usable start date whatever was asked."""
+    from .runner import history_paths
+    return history_paths(spec.compiled, paths)
+
+
+def refuse_gbm_stress(spec: PlanSpec, option: str) -> None:
+    """Spikes, volatility multipliers and fat tails stress the GBM price model; on a plan
+    whose prices are real history (``history:``) they mean nothing: ScenarioError."""
+    if spec.compiled.hist_mode != 0:
+        raise ScenarioError(option, "stresses the GBM price model (spike, vol-mult, tails); "
+                                    "this plan's prices are real history (history:); use "
+                                    "--review, or run the GBM plan")
+
+
+@_python_names
+def compare_models(plan: PlanSource, models: Union[str, Sequence[str]] = "gbm,bootstrap,replay",
+                   *, paths: Optional[int] = None, seed: Optional[int] = None,
+                   horizon: Optional[int] = None, jobs: Optional[int] = 0,
+                   progress: Progress = None) -> dict[str, Any]:
+    """``simrisk run --model``: a plan with ``history:`` under each price model (``gbm`` with
+    vol and correlation calibrated from the same history, ``bootstrap``, ``replay``), as
+    ``{model: summary}`` (each the ``--json`` of a run). docs/history.md."""
+    from .build import build_plan
+    from .models import parse_models, run_models, scenario_for
+
+    try:
+        model_list = parse_models(models if isinstance(models, str) else ",".join(models))
+    except ValueError as e:
+        raise ScenarioError("--model", str(e)) from None
+    spec, _, seed = _prepare(plan, 1, seed, horizon)
+    scenario = spec.scenario
+    paths = spec.paths if paths is None else _whole("paths", paths, 1)
+    if scenario.history is None:
+        raise ScenarioError("--model", "needs a plan with a history: key (docs/history.md)")
+    if "replay" in model_list and spec.compiled.hist_mode != 1:
+        build_plan(scenario_for(scenario, "replay"))    # a history too short is refused now
+    try:
+        return run_models(scenario, model_list, paths=paths, seed=seed, jobs=jobs,
+                          progress=progress)
+    except ScenarioError as e:
+        raise ScenarioError("--model", str(e)) from None
 
 
 def _check_backend(backend: str, scheduler: Optional[str]) -> None:
@@ -711,6 +756,7 @@ def stress_rows(spec: PlanSpec, *, spike: Sequence[float] = (), adverse: bool = 
         win = (a, b)
     scenario = spec.scenario
     if spikes or vols or tails is not None:
+        refuse_gbm_stress(spec, "--spike" if spikes else "--vol-mult" if vols else "--tails")
         rows = sweep(spikes, vols, tails, adverse=adverse, window=win)
         where = {id(r): ("--spike" if r.spike else "--vol-mult" if r.vol_mult != 1.0
                          else "--tails") for r in rows}
@@ -727,6 +773,7 @@ def stress_rows(spec: PlanSpec, *, spike: Sequence[float] = (), adverse: bool = 
     elif reviews is not None:
         rows, where = [], {}                             # --review alone: calm rows only
     else:
+        refuse_gbm_stress(spec, "stress")                # the default sweep is GBM's
         rows = sweep([0.5, 1.0], [2.0], None, adverse=True, window=win)
         where = {id(r): "stress" for r in rows}          # the default sweep
     for r in rows:                      # a stress that would overflow is refused up front
@@ -797,6 +844,9 @@ def size_targets(spec: PlanSpec, *, max_ruin: Optional[float] = None,
     name the command line's options, ``--max-ruin``)."""
     from .sizing import check_search, make_targets
 
+    if spec.compiled.hist_mode == 1:
+        raise ScenarioError("history.mode", "replay has a fixed set of paths (one per start "
+                                            "date); size capital on mode: bootstrap")
     targets = make_targets(spec.compiled, max_ruin=max_ruin, reach=reach,
                            max_margin_call=max_margin_call)
     check_search(spec.scenario, targets, min_capital=min_capital, max_capital=max_capital,

@@ -62,6 +62,12 @@ Rules
     ``corr_window = window_days``, ``corr_limit = limit`` and ``scale_risk: f`` ->
     (``CORR_SCALE``, ``corr_scale = f``) or ``one_per_pair`` -> ``CORR_ONE_PER_PAIR``.
 
+History (SPEC 11): with ``history:``, ``hist_mode`` (replay / bootstrap), the pool's arrays
+``hist_lrel, hist_tr, hist_atr, hist_pvar, hist_lc0`` (:mod:`simcore.history`),
+``hist_block = block_days``, ``hist_scale`` (plan 0 / actual 1), ``hist_order`` (bridge 0 /
+stop_first 1); ``hist_first = 0`` (the runner sets each replay block's first path). The GBM
+figures (``mu``, ``sigma``, correlation) stay in the plan but the kernel does not read them.
+
 Reporting extras: ``tier_labels`` (each tier's ``at``, None where omitted), ``alpha_source``
 ("alpha", "win_rate" or "none" per market), ``target_win_rate`` (the stated win rate or None),
 and ``extras`` = {name, source, asset_class, stop_dist0, target_dist0, margins_as_of,
@@ -235,6 +241,27 @@ def review_fields(review) -> dict:
             "corr_scale": scale}
 
 
+def _history_fields(scn: Scenario) -> dict:
+    """The plan's ``hist_*`` fields (SPEC 11; :mod:`simcore.history`): none without
+    ``history:`` (the kernel's GBM loop, exactly as before)."""
+    if scn.history is None:
+        return {}
+    from .history import history_fields
+    return history_fields(scn.history, scn._history)
+
+
+def _history_extras(scn: Scenario):
+    """What a report says about the history: None without one."""
+    if scn.history is None:
+        return None
+    h, pool = scn.history, scn._history
+    return {"mode": h.mode, "block_days": float(h.block_days), "scale": h.scale,
+            "intraday_order": h.intraday_order, "dates": pool.n,
+            "first": str(pool.dates[0].date()), "last": str(pool.dates[-1].date()),
+            "files": {m: str(f) for m, f in h.files.items()},
+            "independent_horizons": int(pool.n // scn.horizon_days)}
+
+
 def build_plan(scenario: Scenario) -> Plan:
     """Compile ``scenario`` (from :func:`simcore.scenario.load_scenario`) into a Plan.
 
@@ -359,6 +386,7 @@ def _build_plan(scenario: Scenario) -> Plan:
         slip_ticks=float(rules.slippage_ticks),
         ruin_level=float(ruin_level), ruin_dd=float(ruin_dd),
         **review_fields(rules.correlation_review),
+        **_history_fields(scn),
         tier_labels=tuple(t.at for t in scn.tiers),
         alpha_source=tuple(alpha_source),
         target_win_rate=tuple(target_win_rate),
@@ -368,6 +396,7 @@ def _build_plan(scenario: Scenario) -> Plan:
             "stop_dist0": tuple(stop0), "target_dist0": tuple(target0),
             "margins_as_of": MARGINS_AS_OF,
             "regime_names": scn.regime_names,
+            "history": _history_extras(scn),
             "warnings": tuple(_warnings(scn)),
         },
     )

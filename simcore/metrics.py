@@ -302,6 +302,8 @@ def summarize(plan: Plan, out: BlockOutput, paths: int, seed) -> dict:
 
     if review_on:
         summary["correlation_review"] = _review_summary(plan, out, n)
+    if plan.hist_mode != 0:
+        summary["history"] = _history_summary(plan, out, n, summary)
 
     if plan.G > 1:
         days = np.asarray(out.regime_days, dtype=np.int64)
@@ -338,6 +340,38 @@ def _review_summary(plan: Plan, out: BlockOutput, n: int) -> dict:
         "entries_reduced": int(np.asarray(out.m_corr_reduced, np.int64).sum()),
         "entries_skipped": int(np.asarray(out.m_corr_skip, np.int64).sum()),
     }
+
+
+def _history_summary(plan: Plan, out: BlockOutput, n: int, summary: dict) -> dict:
+    """``history`` (SPEC 11): the pool, and for replay honest intervals. Replay's paths are the
+    overlapping windows of one history: the probabilities' ``ci95`` become moving-block
+    bootstrap intervals over start dates (blocks of one horizon; the binomial Wilson interval,
+    far too narrow here, stays as ``ci95_binomial``), and ``independent_horizons`` says how
+    many non-overlapping horizons the pool holds. Fewer than two: no interval (None)."""
+    from ._plan import HIST_REPLAY
+    from .history import replay_interval
+    h = dict(plan.extras.get("history") or {})
+    h.setdefault("mode", "replay" if plan.hist_mode == HIST_REPLAY else "bootstrap")
+    h["dates"] = int(plan.hist_n)
+    h["start_dates"] = int(plan.hist_nstart)
+    h["independent_horizons"] = int(plan.hist_n // plan.n_days)
+    if plan.hist_mode != HIST_REPLAY:
+        return h
+    h["interval"] = "moving-block bootstrap over start dates, blocks of horizon_days"
+    ok = h["independent_horizons"] >= 2
+
+    def swap(d, key, x):
+        d[key + "_binomial"] = d.get(key)
+        d[key] = replay_interval(x, plan.n_days) if ok else None
+
+    swap(summary["ruin"], "ci95", np.asarray(out.ruined, float))
+    swap(summary["ruin"], "blown_ci95", np.asarray(out.blown, float))
+    swap(summary["margin_calls"], "ci95", (np.asarray(out.margin_calls) > 0).astype(float))
+    tier_day = np.asarray(out.tier_day).reshape(n, plan.K)
+    for k, t in enumerate(summary["tiers"]):
+        if t.get("ci95") is not None:
+            swap(t, "ci95", (tier_day[:, k] >= 0).astype(float))
+    return h
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,7 +444,19 @@ def format_table(summary: dict) -> str:
     head = (f"{s.get('name') or 'scenario'}: {_int(s.get('paths'))} paths, "
             f"seed {_DASH if seed is None else seed}, "
             f"horizon {_int(horizon)} days ({years} y), capital {_money(s.get('capital'))}")
-    parts = [head, ""]
+    parts = [head]
+    hist = s.get("history")
+    if hist:
+        line = (f"price model: {hist.get('mode')} of real history, {_int(hist.get('dates'))} dates"
+                + (f" {hist['first']} .. {hist['last']}" if hist.get("first") else "")
+                + f", {_int(hist.get('independent_horizons'))} independent horizons")
+        if hist.get("mode") == "bootstrap":
+            line += f", mean block {hist.get('block_days', 1):g} days"
+        else:
+            line += ("; paths are overlapping windows: intervals are moving-block bootstrap "
+                     "over start dates")
+        parts.append(line)
+    parts.append("")
 
     ruin = s["ruin"]
     parts += ["Ruin", table([

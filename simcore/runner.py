@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ._plan import BLOCK_SIZE, BlockOutput, Plan, block_streams
+from ._plan import BLOCK_SIZE, HIST_REPLAY, BlockOutput, Plan, block_streams
 
 
 def block_sizes(paths: int, block_size: int = BLOCK_SIZE) -> list[int]:
@@ -151,6 +151,26 @@ def run_tasks(tasks, *, jobs: Optional[int] = None, backend: str = "threads",
     return outs
 
 
+def block_plan(plan: Plan, first: int) -> Plan:
+    """The plan a block runs: for replay (real history, SPEC 11) the block's paths start at
+    the pool dates ``first, first + 1, ...`` (``hist_first``); any other plan as it is."""
+    if plan.hist_mode == HIST_REPLAY and plan.hist_first != first:
+        return plan.with_(hist_first=int(first))
+    return plan
+
+
+def history_paths(plan: Plan, paths: int) -> int:
+    """The number of paths a run of ``plan`` has: replay, one per start date (whatever was
+    asked); otherwise ``paths``."""
+    return plan.hist_nstart if plan.hist_mode == HIST_REPLAY else int(paths)
+
+
+def check_history_paths(plan: Plan, paths: int) -> None:
+    if plan.hist_mode == HIST_REPLAY and paths != plan.hist_nstart:
+        raise ValueError(f"replay has exactly {plan.hist_nstart} paths (one per start date), "
+                         f"not {paths}")
+
+
 def simulate(plan: Plan, paths: int, seed: int, *, jobs: Optional[int] = None,
              backend: str = "threads", scheduler: Optional[str] = None,
              progress: Optional[Callable[[int], None]] = None,
@@ -166,11 +186,12 @@ def simulate(plan: Plan, paths: int, seed: int, *, jobs: Optional[int] = None,
     number of the run (a block's random streams do not depend on it).
     """
     plan.validate_arrays()
-    tasks = []
-    start = 0
+    check_history_paths(plan, paths)
+    tasks, first = [], 0
     for b, n in enumerate(block_sizes(paths, block_size)):
-        tasks.append((plan, block_seed(seed, b), n, record_equity or start < equity_paths))
-        start += n
+        tasks.append((block_plan(plan, first), block_seed(seed, b), n,
+                      record_equity or first < equity_paths))
+        first += n
     return merge(run_tasks(tasks, jobs=jobs, backend=backend, scheduler=scheduler,
                            progress=progress, record_equity=record_equity))
 
@@ -186,7 +207,7 @@ def run_scenario(scenario, *, paths: Optional[int] = None, seed: Optional[int] =
     if isinstance(scenario, (str, os.PathLike)):
         scenario = load_scenario(scenario)
     plan = build_plan(scenario)
-    paths = scenario.paths if paths is None else paths
+    paths = history_paths(plan, scenario.paths if paths is None else paths)
     seed = scenario.seed if seed is None else seed
     out = simulate(plan, paths, seed, jobs=jobs, progress=progress, backend=backend,
                    scheduler=scheduler)

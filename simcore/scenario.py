@@ -30,6 +30,7 @@ function to ``_CHECKS``. Errors from either stage come out in the same format au
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import math
 import re
@@ -454,6 +455,22 @@ class GapSpec(_Model):
     sd: float = Field(0.0, ge=0, le=1)
 
 
+class HistorySpec(_Model):
+    """``history:`` -- real daily bars as the price model (SPEC 11; docs/history.md).
+    ``files``: market -> CSV (read like ``simrisk calibrate``; relative to the plan file);
+    ``mode``: replay (every start date once) or bootstrap (stationary, mean block
+    ``block_days``); ``from``/``to``: dates bounding the pool; ``scale``: plan (start at the
+    plan's prices) or actual (real price levels); ``intraday_order``: bridge or stop_first."""
+    model_config = ConfigDict(populate_by_name=True)
+    files: dict[Name, str] = Field(min_length=1)
+    mode: Literal["replay", "bootstrap"] = "bootstrap"
+    block_days: float = Field(1.0, ge=1, le=100000)
+    from_: Optional[Union[str, datetime.date]] = Field(None, alias="from")
+    to: Optional[Union[str, datetime.date]] = None
+    scale: Literal["plan", "actual"] = "plan"
+    intraday_order: Literal["bridge", "stop_first"] = "bridge"
+
+
 class StressSpec(_Model):
     """One row of ``stress:`` (run by ``simrisk stress``)."""
     name: str = Field(min_length=1)
@@ -493,12 +510,14 @@ class Scenario(_Model):
     tails: Optional[TailsSpec] = None
     gaps: Optional[dict[Name, GapSpec]] = None
     stress: Optional[list[StressSpec]] = None
+    history: Optional[HistorySpec] = None
 
     _source: str = PrivateAttr("<dict>")
     _contracts: dict[str, ContractSpec] = PrivateAttr(default_factory=dict)
     _corr: Optional[np.ndarray] = PrivateAttr(None)
     _regime_corr: list = PrivateAttr(default_factory=list)
     _transitions: Optional[np.ndarray] = PrivateAttr(None)
+    _history: Any = PrivateAttr(None)         # simcore.history.HistoryData of `history:`
 
     @field_validator("contracts", mode="before")
     @classmethod
@@ -1105,5 +1124,46 @@ def _check_stress(s: Scenario) -> None:
                                     "must be [first day, last day] with 1 <= first <= last")
 
 
+def _history_date(v, where: str):
+    import pandas as pd
+    try:
+        ts = pd.Timestamp(str(v))
+    except (ValueError, TypeError):
+        raise ScenarioError(where, f"{v!r} is not a date (YYYY-MM-DD)") from None
+    if ts is pd.NaT:
+        raise ScenarioError(where, f"{v!r} is not a date (YYYY-MM-DD)")
+    return ts.normalize()
+
+
+def _check_history(s: Scenario) -> None:
+    """``history:`` (SPEC 11): daily bars drive the prices, so the GBM-only keys go; every
+    market has a file; the files share enough dates for the horizon (loaded here, once)."""
+    h = s.history
+    if h is None:
+        return
+    if s.steps_per_day != 1:
+        raise ScenarioError("steps_per_day", "must be 1 with history: (one step a day: daily "
+                                             "bars)")
+    for key in ("regimes", "tails", "gaps"):
+        if getattr(s, key) is not None:
+            raise ScenarioError(key, "the history is the price model: regimes, tails and gaps "
+                                     "belong to GBM (remove the key, or history:)")
+    for m, st in s.strategies.items():
+        for key in ("alpha", "win_rate"):
+            if getattr(st, key) is not None:
+                raise ScenarioError(f"strategies.{m}.{key}", "an edge cannot move real prices "
+                                                             "(history:); remove it")
+    for i, row in enumerate(s.stress or ()):
+        raise ScenarioError(f"stress[{i}]", "spike, vol_mult and student_t stress the GBM "
+                                            "model; this plan's prices are real history")
+    frm = _history_date(h.from_, "history.from") if h.from_ is not None else None
+    to = _history_date(h.to, "history.to") if h.to is not None else None
+    if frm is not None and to is not None and frm > to:
+        raise ScenarioError("history.to", f"{to.date()} is before from ({frm.date()})")
+    from .history import load_history
+    h2 = h.model_copy(update={"from_": frm, "to": to})
+    s._history = load_history(h2, s.market_names, s.source, s.horizon_days)
+
+
 _CHECKS = [_check_sizes, _check_correlation, _check_contracts, _check_tiers,
-           _check_strategies, _check_rules, _check_regimes, _check_gaps, _check_stress]
+           _check_strategies, _check_rules, _check_regimes, _check_gaps, _check_stress, _check_history]

@@ -69,7 +69,8 @@ from ._plan import BLOCK_SIZE, Plan
 from .errors import ScenarioError
 from .limits import MONEY_MAX
 from .metrics import wilson
-from .runner import block_seed
+from ._plan import BLOCK_SIZE
+from .runner import block_plan, block_seed
 
 __all__ = ["Target", "parse_reach", "make_targets", "resolve_range", "CapitalCurve",
            "size_capital", "evaluate_curve", "format_sizing", "plot_sizing",
@@ -352,7 +353,7 @@ class CapitalCurve:
                 continue
             for b, size in layout:
                 if (b, size) not in pt.blocks:
-                    tasks.append((pt.plan, block_seed(self.seed, b), size))
+                    tasks.append((block_plan(pt.plan, b * BLOCK_SIZE), block_seed(self.seed, b), size))
                     owners.append((pt, (b, size)))
         if tasks:
             outs = run_tasks(tasks, jobs=self.jobs, backend=self.backend,

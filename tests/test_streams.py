@@ -46,4 +46,4 @@ def test_kernel_refuses_other_bit_generators():
     from simcore._plan import BlockOutput
     plan = make_plan()
     with pytest.raises(TypeError, match="PCG64"):
-        _kernel.simulate_block(plan, [np.random.Philox(1)] * 6, BlockOutput.allocate(plan, 4))
+        _kernel.simulate_block(plan, [np.random.Philox(1)] * 7, BlockOutput.allocate(plan, 4))
