@@ -405,16 +405,22 @@ def stress_report(result: dict, meta: dict) -> str:
     cap = ("Each stress row's difference from the base case in P(ruin), in P(reach the next "
            "tier) and in p5 final equity, with paired 95% intervals (common random numbers).")
     figs = stress_figures(result)
+    meta = _table_meta(meta, result, "capital")
+    sections = [("Table", _table(head, rows) + descr),
+                ("Figures", "".join(_img(f, cap, cap) for f in figs.values()))]
+    return _page(f"{result.get('name') or 'scenario'}: simrisk stress", meta,
+                 stress_narrative(result), sections)
+
+
+def _table_meta(meta: dict, result: dict, capital_label: str) -> dict:
+    """The page header's facts for a stress table or a sizing search (their JSON's keys)."""
     meta = dict(meta)
     meta.setdefault("name", result.get("name"))
     meta.setdefault("paths", result["paths"])
     meta.setdefault("seed", result["seed"])
     meta["extra"] = [("horizon", f"{result['horizon_days']} days"),
-                     ("capital", _money(result["capital"]))]
-    sections = [("Table", _table(head, rows) + descr),
-                ("Figures", "".join(_img(f, cap, cap) for f in figs.values()))]
-    return _page(f"{result.get('name') or 'scenario'}: simrisk stress", meta,
-                 stress_narrative(result), sections)
+                     (capital_label, _money(result["capital"]))]
+    return meta
 
 
 def size_report(res: dict, meta: dict) -> str:
@@ -431,12 +437,7 @@ def size_report(res: dict, meta: dict) -> str:
     cap = ("Each target's probability against starting capital (log scale), with 95% Wilson "
            "bands, the target level and the point and conservative answers.")
     figs = size_figures(res)
-    meta = dict(meta)
-    meta.setdefault("name", res.get("name"))
-    meta.setdefault("paths", res["paths"])
-    meta.setdefault("seed", res["seed"])
-    meta["extra"] = [("horizon", f"{res['horizon_days']} days"),
-                     ("plan's capital", _money(res["capital"]))]
+    meta = _table_meta(meta, res, "plan's capital")
     sections = [("Answers", _table(["target", "point", "conservative (95%)", "optimistic"],
                                    trows)),
                 ("Curve", _table(["capital", "paths", "P(ruin)", "95% CI"], crow)),

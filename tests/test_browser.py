@@ -15,6 +15,7 @@ import yaml
 from click.testing import CliRunner
 
 from simcore.cli.main import main
+from plan_factory import two_market_plan
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
                  if shutil.which(n)), None)
@@ -47,20 +48,7 @@ def _need_browser():
         pytest.skip(msg)
 
 
-PLAN = {"name": "browser test", "capital": 10000, "horizon_days": 80, "paths": 1024, "seed": 3,
-        "markets": {"SP500": {"price": 6000, "vol": 0.18}, "CRUDE": {"price": 70, "vol": 0.35}},
-        "correlation": {"SP500/CRUDE": 0.3},
-        "contracts": {"MES": {"initial_margin": 600, "maintenance_margin": 500},
-                      "MCL": {"initial_margin": 400, "maintenance_margin": 350}},
-        "strategies": {
-            "SP500": {"direction": "long", "stop": {"atr": 1.0}, "target": {"r": 2.0},
-                      "win_rate": 0.4, "max_hold_days": 5},
-            "CRUDE": {"direction": "both", "stop": {"atr": 1.0}, "target": {"r": 2.0},
-                      "alpha": 0.2, "max_hold_days": 5}},
-        "rules": {"risk_per_trade": 0.05, "margin_cap": 0.5, "slippage_ticks": 1,
-                  "ruin": {"below_fraction": 0.7}},
-        "tiers": [{"at": 10000, "contracts": {"MES": 1, "MCL": 1}},
-                  {"at": 12000, "contracts": {"MES": 2, "MCL": 2}}]}
+PLAN = two_market_plan(name="browser test")
 
 
 @pytest.fixture(scope="module")

@@ -6,28 +6,10 @@ import yaml
 from click.testing import CliRunner
 
 from simcore.cli.main import main
+from plan_factory import two_market_plan
 
-SMALL = {
-    "name": "cli test",
-    "capital": 10000,
-    "horizon_days": 60,
-    "paths": 400,
-    "seed": 3,
-    "markets": {"SP500": {"price": 6000, "vol": 0.18}, "CRUDE": {"price": 70, "vol": 0.35}},
-    "correlation": {"SP500/CRUDE": 0.3},
-    "contracts": {"MES": {"initial_margin": 600, "maintenance_margin": 500},
-                  "MCL": {"initial_margin": 400, "maintenance_margin": 350}},
-    "strategies": {
-        "SP500": {"direction": "long", "stop": {"atr": 1.0}, "target": {"r": 2.0},
-                  "win_rate": 0.4, "max_hold_days": 5},
-        "CRUDE": {"direction": "both", "stop": {"atr": 1.0}, "target": {"r": 2.0},
-                  "alpha": 0.2, "max_hold_days": 5},
-    },
-    "rules": {"risk_per_trade": 0.05, "margin_cap": 0.5, "slippage_ticks": 1,
-              "ruin": {"below_fraction": 0.7}},
-    "tiers": [{"at": 10000, "contracts": {"MES": 1, "MCL": 1}},
-              {"at": 12000, "contracts": {"MES": 2, "MCL": 2}, "demote_buffer": 0.05}],
-}
+SMALL = two_market_plan(name="cli test", horizon_days=60, paths=400)
+SMALL["tiers"][1]["demote_buffer"] = 0.05
 
 SPEC10 = {
     "paths", "seed", "horizon_days", "capital", "ruin", "margin_calls", "tiers",
