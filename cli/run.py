@@ -73,11 +73,11 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
     if as_json:
         dump_json(summary)
     else:
-        click.echo(res.table())
+        click.echo(res.table())          # it ends with a blank line
         if dest is not None:
-            click.echo(f"\nday-end equity of every path: {equity_file} "
+            click.echo(f"day-end equity of every path: {equity_file} "
                        f"(shape {res.equity.shape[0]} x {res.equity.shape[1]})")
-        click.echo(outputs.written(summary), nl=False)
+        click.echo(outputs.written(summary).removeprefix("\n"), nl=False)
 
 
 def _run_models(spec, models, paths, seed, jobs, as_json):
