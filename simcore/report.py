@@ -155,13 +155,18 @@ def run_narrative(d) -> list[str]:
     nxt = next((t for t in s["tiers"] if t["at"] is not None and t["at"] > cap), None)
     if d.equity.shape[0]:
         med = fan_quantiles(d.equity, (50,))[0]
+        m = d.equity.shape[0]
+        # the fan's median line: the median of day-end equity, day by day, over its subsample
+        # (not one path; its last point is near, not equal to, the median of every path)
+        of = f"the first {m:,} paths" if m < n else "every path"
         if nxt is not None:
             day = first_day_at_or_above(med, float(nxt["at"]))
             if day is not None:
-                out.append(f"The median path reaches {_money(nxt['at'])} on day {day}.")
+                out.append(f"The median path reaches {_money(nxt['at'])} on day {day} (the "
+                           f"fan's median line, over {of}).")
             else:
-                out.append(f"The median path does not reach {_money(nxt['at'])}: it ends at "
-                           f"{_money(float(med[-1]))} on day {s['horizon_days']}.")
+                out.append(f"The median path does not reach {_money(nxt['at'])} within "
+                           f"{s['horizon_days']} days (the fan's median line, over {of}).")
     out.append(f"5% of paths end below {_money(fe['p5'])}, half below "
                f"{_money(fe['median'])}, and 5% above {_money(fe['p95'])} "
                f"(starting from {_money(cap)}).")
