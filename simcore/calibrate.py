@@ -128,7 +128,11 @@ def read_bars(path, *, max_bad_rows: int = 5) -> Bars:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False,
                          encoding="utf-8-sig")
     except FileNotFoundError:
-        raise _err(src, None, "no such file") from None
+        import os
+        maker = os.path.join(os.path.dirname(os.path.abspath(src)), "make_history.py")
+        hint = f" (write it first: python {os.path.relpath(maker)})" \
+            if os.path.isfile(maker) else ""
+        raise _err(src, None, "no such file" + hint) from None
     except IsADirectoryError:
         raise _err(src, None, "is a directory, not a CSV file") from None
     except UnicodeDecodeError:

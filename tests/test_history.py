@@ -534,3 +534,16 @@ def test_replay_without_two_independent_horizons_has_no_interval(data_dir):
     s = run_scenario(load(data_dir, horizon_days=3000))
     assert s["history"]["independent_horizons"] == 1
     assert s["ruin"]["ci95"] is None and s["ruin"]["ci95_binomial"] is not None
+
+
+def test_a_missing_example_csv_names_the_script_that_writes_it(tmp_path):
+    """A fresh checkout has no scenarios/data/*.csv (git ignores them): the error says how to
+    write them, where a make_history.py stands beside the missing file."""
+    from simcore.calibrate import read_bars
+    (tmp_path / "make_history.py").write_text("")
+    with pytest.raises(ScenarioError, match=r"no such file \(write it first: python .*"
+                                            r"make_history\.py\)"):
+        read_bars(tmp_path / "sp500.csv")
+    (tmp_path / "make_history.py").unlink()
+    with pytest.raises(ScenarioError, match=r"no such file$"):
+        read_bars(tmp_path / "sp500.csv")
