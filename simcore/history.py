@@ -129,6 +129,12 @@ def resolve_file(plan_source: str, path: str) -> Path:
 def load_history(spec, markets, plan_source: str, horizon_days: int) -> HistoryData:
     """Read, align and pool the files of a ``history:`` spec for ``markets`` (the plan's
     market names, in order). Raises ScenarioError naming the field."""
+    try:
+        import pandas  # noqa: F401  (the CSV reader's; not a dependency of a GBM plan)
+    except ImportError:
+        raise ScenarioError("history", "reading price history needs pandas (install the "
+                                       "history extra: pip install '.[history]' in the "
+                                       "source tree)") from None
     from .calibrate import align, read_bars
 
     files = spec.files

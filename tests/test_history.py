@@ -547,3 +547,13 @@ def test_a_missing_example_csv_names_the_script_that_writes_it(tmp_path):
     (tmp_path / "make_history.py").unlink()
     with pytest.raises(ScenarioError, match=r"no such file$"):
         read_bars(tmp_path / "sp500.csv")
+
+
+def test_history_without_pandas_is_a_clear_error(monkeypatch):
+    """A plain install has no pandas: a plan with history: says which extra to install."""
+    import sys
+    from simcore.history import load_history
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ScenarioError, match=r"^history: reading price history needs pandas "
+                                            r"\(install the history extra"):
+        load_history(None, ["SP500"], "<dict>", 10)
