@@ -662,6 +662,9 @@ def run(plan: PlanSource, *, paths: Optional[int] = None, seed: Optional[int] = 
     from .metrics import summarize
     from .runner import simulate
 
+    from ._plan import HIST_REPLAY
+    if equity_paths and spec.compiled.hist_mode == HIST_REPLAY:
+        equity_paths = paths      # replay: the fan reads every window (one per start date)
     out = simulate(spec.compiled, paths, seed, jobs=jobs, progress=progress, backend=backend,
                    scheduler=scheduler, record_equity=record_equity,
                    equity_paths=equity_paths)

@@ -174,6 +174,12 @@ class RunData:
         return int(self.summary["horizon_days"])
 
 
+def is_replay(summary: dict) -> bool:
+    """A run of history replay (SPEC 11): its paths are the overlapping windows of one history,
+    so binomial bands and subsample errors do not apply."""
+    return (summary.get("history") or {}).get("mode") == "replay"
+
+
 def run_data(plan, out, summary: dict, fan_paths: int = FAN_PATHS) -> RunData:
     """A :class:`RunData` from the plan, the runner's merged output and its summary. The
     output's ``equity`` (if any rows) must be the first paths' (as ``equity_paths`` or
@@ -181,6 +187,9 @@ def run_data(plan, out, summary: dict, fan_paths: int = FAN_PATHS) -> RunData:
     eq = np.asarray(out.equity)
     if eq.ndim != 2 or eq.shape[0] == 0:
         eq = np.zeros((0, plan.n_days + 1))
+    if is_replay(summary):
+        fan_paths = eq.shape[0]     # replay's windows are consecutive start dates: the first
+                                    # ones are no sample of the rest; keep every recorded one
     levels = [None if not math.isfinite(float(x)) else float(x) for x in plan.tier_reach]
     rl = float(plan.ruin_level)
     rd = float(plan.ruin_dd)
@@ -254,9 +263,14 @@ def fan_chart(d: RunData):
     ax.set_xlabel("trading day")
     ax.set_ylabel("day-end equity (USD)")
     e5 = quantile_rank_error(n_sub, 0.05)
-    ax.set_title(f"Equity fan: first {n_sub:,} of {d.paths:,} paths "
-                 f"(p5 within true p{100 * (0.05 - e5):.1f}-p{100 * (0.05 + e5):.1f}, 95%)",
-                 fontsize=STYLE["axes.titlesize"])
+    if is_replay(d.summary):
+        what = (f"every one of {n_sub:,} replay windows" if n_sub == d.paths else
+                f"{n_sub:,} of {d.paths:,} replay windows (run with every window recorded)")
+        ax.set_title(f"Equity fan: {what}", fontsize=STYLE["axes.titlesize"])
+    else:
+        ax.set_title(f"Equity fan: first {n_sub:,} of {d.paths:,} paths "
+                     f"(p5 within true p{100 * (0.05 - e5):.1f}-p{100 * (0.05 + e5):.1f}, 95%)",
+                     fontsize=STYLE["axes.titlesize"])
     ax.legend(loc="upper left", ncol=2, fontsize=STYLE["legend.fontsize"])
     return fig
 
@@ -277,13 +291,15 @@ def tier_reach(d: RunData):
     n, hz = d.paths, d.horizon
     days = np.arange(hz + 1)
     drawn = 0
+    bands = not is_replay(d.summary)    # replay's windows overlap: a binomial band lies
     for k, lvl in enumerate(d.tier_levels):
         if lvl is None or lvl <= float(d.summary["capital"]):
             continue
         c = cumulative_by_day(d.tier_day[:, k], hz)
         lo, hi = wilson_band(c, n)
         col = TIER_COLORS[k % len(TIER_COLORS)]
-        ax.fill_between(days, lo, hi, color=col, alpha=0.2, lw=0)
+        if bands:
+            ax.fill_between(days, lo, hi, color=col, alpha=0.2, lw=0)
         ax.plot(days, c / n, color=col, lw=1.4,
                 label=f"tier {k} ({money(lvl)}): {c[-1] / n:.1%}")
         drawn += 1
@@ -297,7 +313,10 @@ def tier_reach(d: RunData):
         ax.legend(loc="upper left")
     c = cumulative_by_day(d.ruin_day, hz)
     lo, hi = wilson_band(c, n)
-    ax2.fill_between(days, lo, hi, color=RED, alpha=0.2, lw=0, label="95% Wilson band")
+    if bands:
+        ax2.fill_between(days, lo, hi, color=RED, alpha=0.2, lw=0, label="95% Wilson band")
+    else:
+        hi = c / n
     ax2.plot(days, c / n, color=RED, lw=1.4, label=f"P(ruined by day): {c[-1] / n:.2%}")
     ax2.set_ylim(0, max(float(hi.max()) * 1.1, 0.001))
     _pct_axis(ax2.yaxis, 1 if float(hi.max()) >= 0.02 else 2)
@@ -306,7 +325,9 @@ def tier_reach(d: RunData):
     ax2.set_xlim(0, hz)
     _day_axis(ax2.xaxis)
     ax2.legend(loc="upper left")
-    _title(fig, f"Tier reach and ruin over time ({n:,} paths, 95% Wilson bands)")
+    _title(fig, f"Tier reach and ruin over time ({n:,} paths, 95% Wilson bands)" if bands else
+           f"Tier reach and ruin over time ({n:,} overlapping replay windows; no band: "
+           f"see the table's moving-block intervals)")
     return fig
 
 

@@ -150,6 +150,11 @@ def run_narrative(d) -> list[str]:
     if r["day_median"] is not None:
         txt += f", the median of them on day {r['day_median']}"
     out.append(txt + ".")
+    h = s.get("history") or {}
+    if h.get("mode") == "replay":
+        out.append(f"The paths are the {n:,} overlapping windows of one history (it holds "
+                   f"{h.get('independent_horizons')} independent horizons), so the intervals "
+                   f"are moving-block bootstrap intervals over start dates, not binomial ones.")
     cap = s["capital"]
     fe = s["final_equity"]
     nxt = next((t for t in s["tiers"] if t["at"] is not None and t["at"] > cap), None)

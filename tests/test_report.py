@@ -375,3 +375,28 @@ def test_review_stress_report_pairs_each_row_with_its_reference(tmp_path):
     assert png_size((figs / "stress.png").read_bytes()) == (W, H)
     page = rep.read_text()
     assert "its reference" in page and "vs review off" in page
+
+
+def test_replay_figures_use_every_window_and_no_binomial_band(tmp_path):
+    """Replay's paths are consecutive, overlapping windows of one history: the fan reads every
+    window (the first 2,048 start dates are no sample of the rest) and the tier and ruin curves
+    carry no binomial band (the table's moving-block intervals are the honest ones)."""
+    import simcore
+    plan = simcore.load(os.path.join(ROOT, "scenarios", "history_sp500.yaml")).replace(
+        **{"history.mode": "replay", "horizon_days": 120})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = simcore.run(plan, equity_paths=F.FAN_PATHS)
+        assert res.paths > F.FAN_PATHS and res.output.equity.shape[0] == res.paths
+        figs = res.figures()
+        check_figs(figs, tmp_path)
+    fan_title = figs["fan"].axes[0].get_title()
+    assert f"every one of {res.paths:,} replay windows" in fan_title
+    tiers = figs["tiers"]
+    assert "no band" in tiers._suptitle.get_text()
+    assert not any(c.__class__.__name__ in ("PolyCollection", "FillBetweenPolyCollection")
+                   for ax in tiers.axes for c in ax.collections)
+    page = res.report(tmp_path / "replay.html")
+    assert "moving-block" in open(page).read()
+    import matplotlib.pyplot as plt
+    plt.close("all")
