@@ -107,6 +107,14 @@ def format_models(res: dict) -> str:
     row("  95% interval", lambda s: _ci(s["ruin"]["ci95"]))
     row("P(margin call)", lambda s: _pct(s["margin_calls"]["probability_any"]))
     row("day of ruin, median", lambda s: _int(s["ruin"]["day_median"]))
+    first = res[models[0]]
+    for k, t in enumerate(first["tiers"]):       # the tiers a path works towards
+        if t["at"] is None or t["at"] <= first["capital"]:
+            continue
+        row(f"P(reach {_money(t['at'])})",
+            lambda s, k=k: _pct(s["tiers"][k]["probability_reached"]))
+        row("  95% interval", lambda s, k=k: _ci(s["tiers"][k].get("ci95")))
+        row("  median day", lambda s, k=k: _int(s["tiers"][k]["days_median"]))
     row("final equity p5", lambda s: _money(s["final_equity"]["p5"]))
     row("final equity median", lambda s: _money(s["final_equity"]["median"]))
     row("final equity p95", lambda s: _money(s["final_equity"]["p95"]))
@@ -116,7 +124,6 @@ def format_models(res: dict) -> str:
     row("win rate", lambda s: _pct(s["win_rate"], 1))
     row("independent horizons", lambda s: _int((s.get("history") or {}).get(
         "independent_horizons")))
-    first = res[models[0]]
     head = (f"{first.get('name') or 'scenario'}: horizon {_int(first['horizon_days'])} days, "
             f"capital {_money(first['capital'])}, seed {first.get('seed')}")
     notes = []

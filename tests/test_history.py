@@ -557,3 +557,31 @@ def test_history_without_pandas_is_a_clear_error(monkeypatch):
     with pytest.raises(ScenarioError, match=r"^history: reading price history needs pandas "
                                             r"\(install the history extra"):
         load_history(None, ["SP500"], "<dict>", 10)
+
+
+def test_model_table_has_each_tier_above_the_capital():
+    """`run --model`'s columns carry the tier reach (with its interval and median day) of every
+    tier above the starting capital, each model's own figure."""
+    from simcore.models import format_models
+    tiers = [{"at": 5000, "probability_reached": 1.0, "ci95": [0.99, 1.0], "days_median": 0},
+             {"at": 7500, "probability_reached": 0.3386, "ci95": [0.3294, 0.3479],
+              "days_median": 135}]
+    base = {"paths": 100, "horizon_days": 756, "capital": 5000, "seed": 7, "name": "t",
+            "ruin": {"probability": 0.1, "ci95": [0.05, 0.2], "day_median": 3},
+            "margin_calls": {"probability_any": 0.0}, "final_equity": {"p5": 1, "median": 2,
+                                                                     "p95": 3},
+            "max_drawdown": {"median": 0.1, "p95": 0.2}, "trades_per_path": 1.0,
+            "win_rate": 0.4, "tiers": tiers}
+    other = json_copy(base)
+    other["tiers"][1].update(probability_reached=0.8649, ci95=[0.8581, 0.8715], days_median=219)
+    text = format_models({"gbm": base, "bootstrap": other})
+    line = next(x for x in text.splitlines() if x.startswith("P(reach $7,500)"))
+    assert "33.86%" in line and "86.49%" in line
+    assert "P(reach $5,000)" not in text                       # the start is no target
+    days = [x for x in text.splitlines() if x.strip().startswith("median day")]
+    assert len(days) == 1 and "135" in days[0] and "219" in days[0]
+
+
+def json_copy(d):
+    import json
+    return json.loads(json.dumps(d))
