@@ -145,3 +145,18 @@ def test_nested_unknown_key_is_dotted_with_hint():
         parse_scenario(d)
     assert str(e.value) == ("strategies.ASSET.max_hold_dayz: unknown key "
                             "(did you mean max_hold_days?)")
+
+
+@pytest.mark.parametrize("value", [1.5, True, False, 2, "up", None, 0.5])
+def test_edge_solver_refuses_a_direction_that_is_not_one(value):
+    from simcore.edge import solve_alpha
+    with pytest.raises(ValueError, match="direction must be"):
+        solve_alpha(value, 100.0, 0.0, 0.2, 2.0, 4.0, 0.4)
+
+
+@pytest.mark.parametrize("value, same", [(1.0, "long"), (-1, "short"), ("LONG", "long"),
+                                         (0, "both")])
+def test_edge_solver_accepts_the_documented_spellings(value, same):
+    from simcore.edge import solve_alpha
+    assert solve_alpha(value, 100.0, 0.0, 0.2, 2.0, 4.0, 0.4) == \
+        solve_alpha(same, 100.0, 0.0, 0.2, 2.0, 4.0, 0.4)

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTS = {
     "metrics": ["tests/test_metrics.py", "tests/test_tables.py"],
     "edge": ["tests/test_edge.py"],
-    "build": ["tests/test_scenario.py", "tests/test_boundaries.py",
+    "build": ["tests/test_scenario.py", "tests/test_sizing_search.py",
               "tests/test_validation_gaps.py"],
     "scenario": ["tests/test_scenario.py", "tests/test_scenario_stress_keys.py",
                  "tests/test_include.py", "tests/test_validation_gaps.py"],
