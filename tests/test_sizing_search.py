@@ -279,3 +279,20 @@ def test_reach_within_days_counts_day_d_itself():
     # the horizon itself means "within the horizon": the plain reach statistic
     (t,) = make_targets(plan, reach=["5400:0.5:40"])
     assert t.within_days is None
+
+
+def test_parse_reach_edges():
+    from simcore.sizing import parse_reach
+    assert parse_reach("10000:0.5:1") == (10000.0, 0.5, 1)          # one day is a horizon
+    assert parse_reach("$0.01:0.5") == (0.01, 0.5, None)             # any positive threshold
+    for bad in ("0:0.5", "-0:0.5", "inf:0.5", "nan:0.5"):
+        with pytest.raises(ScenarioError, match="threshold must be > 0"):
+            parse_reach(bad)
+
+
+def test_targets_are_immutable_values():
+    t = Target("ruin", 0.05, "--max-ruin")
+    with pytest.raises(Exception):
+        t.level = 0.1
+    assert t == Target("ruin", 0.05, "--max-ruin") and hash(t) == hash(Target("ruin", 0.05,
+                                                                                "--max-ruin"))
