@@ -296,3 +296,25 @@ def test_targets_are_immutable_values():
         t.level = 0.1
     assert t == Target("ruin", 0.05, "--max-ruin") and hash(t) == hash(Target("ruin", 0.05,
                                                                                 "--max-ruin"))
+
+
+@pytest.mark.parametrize("opt, kw", [("--min-capital", {"min_capital": 0.0}),
+                                     ("--max-capital", {"max_capital": 0}),
+                                     ("--min-capital", {"min_capital": -5.0}),
+                                     ("--max-capital", {"max_capital": math.inf})])
+def test_range_bounds_must_be_positive_amounts(opt, kw):
+    with pytest.raises(ScenarioError) as e:
+        resolve_range(scenario(10000.0, rules={"ruin": {}}), [T5], **kw)
+    assert e.value.field == opt and "must be a positive amount" in str(e.value)
+
+
+def test_curve_counts_batches_and_new_paths_only():
+    s = scenario(5000.0, horizon=5)
+    cc = CapitalCurve(s, [T5], 5, jobs=1)
+    cc.evaluate([4000.0, 5000.0], 1024)
+    assert (cc.batches, cc.paths_simulated) == (1, 2048)
+    cc.evaluate([4000.0, 5000.0], 1024)                # nothing new: no batch
+    assert (cc.batches, cc.paths_simulated) == (1, 2048)
+    cc.evaluate([5000.0], 2048)                        # one more block for one point
+    assert (cc.batches, cc.paths_simulated) == (2, 3072)
+    assert [p.paths for p in cc.sorted_points()] == [1024, 2048]

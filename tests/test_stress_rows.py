@@ -265,3 +265,14 @@ def test_stress_is_immutable():
     with pytest.raises(Exception):
         s.spike = 0.7
     assert hash(s) == hash(Stress(spike=0.5))
+
+
+def test_check_stressed_names_the_field(plan):
+    from simcore.errors import ScenarioError
+    from simcore.stress import check_stressed
+    with pytest.raises(ScenarioError) as e:
+        check_stressed(plan, Stress(vol_mult=1e4), "stress[2].vol_mult")
+    assert e.value.field == "stress[2].vol_mult"
+    assert str(e.value).startswith("stress[2].vol_mult: volatility x10000: ")
+    for ok in (Stress(), Stress(vol_mult=0.5), Stress(vol_mult=2.0), Stress(spike=1.0)):
+        check_stressed(plan, ok, "x")
