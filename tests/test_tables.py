@@ -271,3 +271,20 @@ def test_sizing_answer_cells():
     assert "note: a note" in t
     assert t.rstrip().splitlines()[-1] == ("cost: 30,720 paths simulated = 7.50 x one run of "
                                            "4,096 paths (21 capitals, 4 at full paths)")
+
+
+def test_stress_table_notes_every_renamed_row_and_keeps_text_alignment():
+    rows = [dict(STRESS["rows"][0]), dict(STRESS["rows"][1], name="crisis"),
+            dict(STRESS["rows"][2])]
+    for r in rows:
+        r["tiers"] = _tiers(1.0, 0, 0.5, 77)          # every median day a number
+    t = format_stress_table(dict(STRESS, rows=rows))
+    assert "  crisis: spike 1" in t and "  crash: spike 0.9 adverse, vol x2" in t
+    assert "  base:" not in t
+    # cells are text (no number parsing): an all-numeric column stays left-aligned
+    lines = t.splitlines()
+    head = next(ln for ln in lines if ln.startswith("stress"))
+    col = head.index("median day")
+    for name in ("base", "crisis", "crash"):
+        line = next(ln for ln in lines if ln.startswith(name + " "))
+        assert line[col:col + 2] == "77", line
