@@ -276,6 +276,11 @@ def test_reach_within_days_counts_day_d_itself():
     assert counts["reach:1:None"] == int(np.count_nonzero(col >= 0))
     assert counts["ruin"] == int(np.count_nonzero(out.ruined))
     assert counts["margin_call"] == int(np.count_nonzero(out.margin_calls))
+    extra = cc.points[5000.0].extra
+    assert extra["trades_per_path"] == pytest.approx(np.sum(out.trades) / 1024)
+    assert extra["skipped_per_path"] == pytest.approx(np.sum(out.skipped) / 1024)
+    assert extra["margin_calls_per_path"] == pytest.approx(np.sum(out.margin_calls) / 1024)
+    assert extra["final_equity_median"] == pytest.approx(np.median(out.final_equity))
     # the horizon itself means "within the horizon": the plain reach statistic
     (t,) = make_targets(plan, reach=["5400:0.5:40"])
     assert t.within_days is None
@@ -318,3 +323,25 @@ def test_curve_counts_batches_and_new_paths_only():
     cc.evaluate([5000.0], 2048)                        # one more block for one point
     assert (cc.batches, cc.paths_simulated) == (2, 3072)
     assert [p.paths for p in cc.sorted_points()] == [1024, 2048]
+
+
+@pytest.mark.parametrize("tol", [0.0, 1.0, 1.5, -0.1])
+def test_tolerance_must_be_between_0_and_1(tol):
+    with pytest.raises(ScenarioError) as e:
+        size_capital(scenario(5000.0, horizon=5), [T5], tolerance=tol, jobs=1)
+    assert e.value.field == "--tolerance"
+
+
+def test_grid_and_paths_options():
+    s = scenario(5000.0, horizon=5)
+    with pytest.raises(ScenarioError) as e:
+        size_capital(s, [T5], grid=2, jobs=1)
+    assert e.value.field == "--grid"
+    with pytest.raises(ScenarioError) as e:
+        size_capital(s, [T5], paths=0, jobs=1)
+    assert e.value.field == "--paths"
+    with pytest.raises(ScenarioError) as e:
+        size_capital(s, [T5], paths=4096, coarse_paths=1000, jobs=1)
+    assert e.value.field == "--coarse-paths"
+    with pytest.raises(ValueError):
+        size_capital(s, [], jobs=1)
