@@ -345,3 +345,72 @@ def test_grid_and_paths_options():
     assert e.value.field == "--coarse-paths"
     with pytest.raises(ValueError):
         size_capital(s, [], jobs=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole search: what its result promises
+# ---------------------------------------------------------------------------------------------
+def _search(**kw):
+    s = scenario(5000.0, horizon=60, paths=4096)
+    plan = build_plan(s)
+    targets = make_targets(plan, max_ruin=0.1, max_margin_call=0.5)
+    return size_capital(s, targets, min_capital=1500.0, max_capital=20000.0, jobs=1, **kw)
+
+
+@pytest.fixture(scope="module")
+def searched():
+    return _search()
+
+
+def test_search_answers_are_at_full_paths_and_bracketed(searched):
+    res = searched
+    assert res["converged"] and res["paths"] == 4096 and res["coarse_paths"] == 1024
+    rows = {r["capital"]: r for r in res["curve"]}
+    t = res["targets"][0]
+    assert t["label"] == "P(ruin) <= 10%"
+    for crit in ("point", "conservative", "optimistic"):
+        a = t[crit]
+        assert a["status"] == "ok"
+        assert a["at_answer"]["paths"] == 4096                     # step (d)
+        lo_c, hi_c = a["bracket"]
+        assert hi_c == a["capital"] and rows[hi_c]["paths"] >= 1024
+        # the failing end fails and the answer holds, by the criterion's own statistic
+        k_hi, n_hi = rows[hi_c]["ruin"]["count"], rows[hi_c]["paths"]
+        k_lo, n_lo = rows[lo_c]["ruin"]["count"], rows[lo_c]["paths"]
+        stat = {"point": lambda k, n: k / n, "conservative": lambda k, n: wilson(k, n)[1],
+                "optimistic": lambda k, n: wilson(k, n)[0]}[crit]
+        assert stat(k_hi, n_hi) <= 0.1 < stat(k_lo, n_lo)
+        # and every evaluated capital above the answer holds too
+        assert all(stat(r["ruin"]["count"], r["paths"]) <= 0.1 for c, r in rows.items()
+                   if c > hi_c)
+    assert t["optimistic"]["capital"] <= t["capital"] <= t["capital_conservative"]
+
+
+def test_search_overall_answer_binding_and_cost(searched):
+    res = searched
+    caps = [t["capital"] for t in res["targets"]]
+    assert res["answer"]["capital"] == max(caps)
+    assert res["answer"]["binding"] == res["targets"][caps.index(max(caps))]["label"]
+    assert res["answer"]["capital_conservative"] == max(
+        t["capital_conservative"] for t in res["targets"])
+    assert res["answer"]["status"] == "ok"
+    c = res["cost"]
+    assert c["evaluations"] == len(res["curve"])
+    assert c["full_evaluations"] == sum(1 for r in res["curve"] if r["paths"] == 4096)
+    assert 0 < c["full_evaluations"] < c["evaluations"]
+    # each point's blocks are simulated once: the paths simulated are the curve's paths
+    assert c["paths_simulated"] == sum(r["paths"] for r in res["curve"])
+    assert c["path_equivalents"] == pytest.approx(c["paths_simulated"] / 4096)
+    assert res["range"] == {"min_capital": 1500.0, "max_capital": 20000.0}
+    # the coarse grid: 17 geometric points from 1,500 to 20,000 plus the scenario's capital
+    grid = {1500.0, 20000.0, 5000.0} | {float(round(x)) for x in
+                                        np.geomspace(1500.0, 20000.0, 17)[1:-1]}
+    assert grid <= {r["capital"] for r in res["curve"]}
+
+
+def test_search_round_limit_is_reported(monkeypatch):
+    import simcore.sizing as sz
+    monkeypatch.setattr(sz, "_MAX_ROUNDS", 1)
+    res = _search()
+    assert res["converged"] is False
+    assert any("round limit" in n for n in res["notes"])
