@@ -414,3 +414,16 @@ def test_search_round_limit_is_reported(monkeypatch):
     res = _search()
     assert res["converged"] is False
     assert any("round limit" in n for n in res["notes"])
+
+
+def test_curve_extras_count_skipped_entries():
+    """An initial margin above the capital: every daily entry is skipped (funds), 5 a path
+    over 5 days, and nothing trades."""
+    s = scenario(5000.0, horizon=5, contract={"initial_margin": 6000.0,
+                                              "maintenance_margin": 5000.0})
+    cc = CapitalCurve(s, [T5], 5, jobs=1)
+    cc.evaluate([5000.0, 7000.0], 1024)
+    assert cc.points[5000.0].extra["skipped_per_path"] == 5.0
+    assert cc.points[5000.0].extra["trades_per_path"] == 0.0
+    assert cc.points[7000.0].extra["skipped_per_path"] == 0.0
+    assert cc.points[7000.0].extra["trades_per_path"] == 1.0
