@@ -427,3 +427,22 @@ def test_curve_extras_count_skipped_entries():
     assert cc.points[5000.0].extra["trades_per_path"] == 0.0
     assert cc.points[7000.0].extra["skipped_per_path"] == 0.0
     assert cc.points[7000.0].extra["trades_per_path"] == 1.0
+
+
+def test_trading_floor_a_later_tier_with_a_smaller_contract():
+    """Tier 0 trades TST (needs 40,000: beyond its range, which ends at 30,000); tier 1 from
+    30,000 trades TS2, a smaller contract on the same market (point value 87.5: 4 x 87.5 /
+    1% = 35,000). The floor is 35,000 -- tier 1's need, not tier 0's."""
+    base = {
+        "name": "floor", "capital": 5000.0, "horizon_days": 10,
+        "markets": {"ASSET": {"price": P0, "vol": SIGMA}},
+        "contracts": {n: {"market": "ASSET", "point_value": pv, "tick_size": 0.01,
+                          "initial_margin": 1.0, "maintenance_margin": 1.0, "commission": 0.0}
+                      for n, pv in (("TST", PV), ("TS2", 87.5))},
+        "strategies": {"ASSET": {"direction": "long", "stop": {"points": 4.0},
+                                 "target": "none"}},
+        "rules": {"risk_per_trade": 0.01, "margin_cap": "none", "slippage_ticks": 0,
+                  "ruin": {}},
+        "tiers": [{"contracts": {"TST": 1}}, {"at": 30000, "contracts": {"TS2": 1}}],
+    }
+    assert trading_floor(parse_scenario(base)) == pytest.approx(35000.0)

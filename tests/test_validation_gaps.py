@@ -160,3 +160,42 @@ def test_edge_solver_accepts_the_documented_spellings(value, same):
     from simcore.edge import solve_alpha
     assert solve_alpha(value, 100.0, 0.0, 0.2, 2.0, 4.0, 0.4) == \
         solve_alpha(same, 100.0, 0.0, 0.2, 2.0, 4.0, 0.4)
+
+
+def test_plausibility_warnings_name_every_missing_amount():
+    """Warnings (not errors) when a tier cannot enter: the risk budget, the margin cap and the
+    funds, each with the amounts worked out by hand."""
+    from simcore.build import _warnings
+    d = data(capital=900, rules__risk_per_trade=0.02, rules__margin_cap=0.1,
+             contracts__TST__initial_margin=1000.0, contracts__TST__commission=1.0,
+             rules__slippage_ticks=2,
+             strategies__ASSET__stop={"points": 5.0},
+             tiers=[{"contracts": {"TST": 1}}])
+    (w,) = _warnings(parse_scenario(d))
+    # risk per contract (5 + 2 x 0.01) x 10 + 2 x 1 = 52.20 > 2% of 900 = 18.00;
+    # the cap 10% of 900 = 90.00 < 1,000; the margin 1,000 > 900; the need is the largest:
+    # 1,000 / 0.1 = 10,000
+    assert w == ("ASSET: no entry at the start: one TST risks $52.20 against a risk budget of "
+                 "$18.00; TST's initial margin $1,000 is above the margin cap of $90.00; "
+                 "TST's initial margin $1,000 is above the equity (one TST needs $10,000 of "
+                 "equity)")
+    # at exactly the initial margin the funds rule is met: no funds note
+    d = data(capital=1000, contracts__TST__initial_margin=1000.0)
+    assert _warnings(parse_scenario(d)) == []
+
+
+def test_common_gaps_flag():
+    d = data(gaps={"common": {"probability": 0.01, "mean": -0.02, "sd": 0.01}})
+    plan = build_plan(parse_scenario(d))
+    assert plan.gap_common == 1 and plan.gap_p[0] == 0.01
+    assert build_plan(parse_scenario(data())).gap_common == 0
+
+
+def test_warning_amounts_from_100_dollars_are_whole():
+    from simcore.build import _warnings
+    d = data(capital=5000, rules__risk_per_trade=0.02, rules__slippage_ticks=2,
+             contracts__TST__commission=1.0, strategies__ASSET__stop={"points": 15.0})
+    # (15 + 0.02) x 10 + 2 = 152.2 against exactly $100 (whole dollars from $100 up)
+    assert _warnings(parse_scenario(d)) == [
+        "ASSET: no entry at the start: one TST risks $152 against a risk budget of $100 "
+        "(one TST needs $7,610 of equity)"]
