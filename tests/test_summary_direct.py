@@ -87,3 +87,22 @@ def test_markets_figures(run):
                                      (999.5, "$1,000"), (None, "-")])
 def test_money_cells(x, text):
     assert _money(x) == text
+
+
+def test_day_percentiles_by_hand():
+    from simcore.metrics import _day_percentiles
+    got = _day_percentiles(np.arange(1, 101))
+    assert got == {"p10": 10, "median": 50, "p90": 90}
+    assert _day_percentiles(np.array([7, 3, 5])) == {"p10": 3, "median": 5, "p90": 7}
+    assert _day_percentiles(np.array([], dtype=int)) == {"p10": None, "median": None,
+                                                         "p90": None}
+
+
+def test_labels_and_optional_items():
+    from simcore.metrics import _label, _opt
+    assert _label(5000.0) == 5000 and isinstance(_label(5000.0), int)
+    assert _label(2.0 ** 60) == 2.0 ** 60 and isinstance(_label(2.0 ** 60), float)
+    assert _label(2.0 ** 53 - 1) == 2 ** 53 - 1 and isinstance(_label(2.0 ** 53 - 1), int)
+    assert _label(float("inf")) is None and _label(None) is None and _label(True) is True
+    assert _label("gold") == "gold" and _label(np.int64(3)) == 3
+    assert _opt([1, 2], 1) == 2 and _opt([1], 3, "dflt") == "dflt" and _opt(None, 0, 9) == 9
