@@ -446,3 +446,38 @@ def test_trading_floor_a_later_tier_with_a_smaller_contract():
         "tiers": [{"contracts": {"TST": 1}}, {"at": 30000, "contracts": {"TS2": 1}}],
     }
     assert trading_floor(parse_scenario(base)) == pytest.approx(35000.0)
+
+
+@pytest.mark.parametrize("rounds", [0, 1, 2])
+def test_search_cut_short_by_the_round_limit_never_claims_convergence(monkeypatch, rounds):
+    """Whatever step the last allowed round took (a rung up, a bracket end, new points or the
+    answers at full paths), a search that ran out of rounds says so."""
+    import simcore.sizing as sz
+    monkeypatch.setattr(sz, "_MAX_ROUNDS", rounds)
+    res = _search()
+    assert res["converged"] is False
+    assert any("round limit" in n for n in res["notes"])
+
+
+def test_an_answer_at_the_bottom_of_the_range_is_extended_to_full_paths():
+    """Ruin never happens at any capital in range: the answer is the minimum (holds
+    everywhere), decided at the coarse count, and still reported at the full paths."""
+    s = scenario(5000.0, horizon=5, paths=4096)
+    res = size_capital(s, [Target("ruin", 0.5, "--max-ruin")], min_capital=4000.0,
+                       max_capital=8000.0, jobs=1)
+    t = res["targets"][0]
+    assert t["point"]["status"] == "holds_everywhere" and t["capital"] == 4000.0
+    assert t["point"]["at_answer"]["paths"] == 4096
+    assert t["point"]["at_answer"]["count"] == 0
+    assert res["answer"]["status"] == "holds_everywhere"
+    notes = " | ".join(res["notes"])
+    assert ("P(ruin) <= 50%: the point criterion holds at every evaluated capital down to "
+            "$4,000 (the bottom of the search range); the plan averages 1.0 trades per path "
+            "there; it never happened at any evaluated capital") in notes
+
+
+def test_num_json():
+    from simcore.sizing import _num_json
+    assert _num_json(5000.0) == 5000 and isinstance(_num_json(5000.0), int)
+    assert isinstance(_num_json(2.0 ** 60), float) and _num_json(2.5) == 2.5
+    assert _num_json(float("nan")) is None and _num_json(None) is None
