@@ -199,3 +199,27 @@ def test_warning_amounts_from_100_dollars_are_whole():
     assert _warnings(parse_scenario(d)) == [
         "ASSET: no entry at the start: one TST risks $152 against a risk budget of $100 "
         "(one TST needs $7,610 of equity)"]
+
+
+def test_stress_vol_mult_range_ends():
+    assert stresses_from_scenario(parse_scenario(
+        data(stress=[{"name": "x", "vol_mult": 20}])))[0].vol_mult == 20
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(data(stress=[{"name": "x", "vol_mult": 20.5}]))
+    assert e.value.field == "stress[0].vol_mult"
+
+
+def test_one_letter_name_and_empty_name():
+    assert parse_scenario(data(name="a")).name == "a"
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(data(name=""))
+    assert e.value.field == "name"
+
+
+def test_scenarios_are_frozen():
+    s = parse_scenario(data())
+    with pytest.raises(Exception):
+        s.capital = 1.0
+    with pytest.raises(Exception):
+        s.markets["ASSET"].vol = 0.5
+    assert s.capital == 10000
