@@ -481,3 +481,30 @@ def test_num_json():
     assert _num_json(5000.0) == 5000 and isinstance(_num_json(5000.0), int)
     assert isinstance(_num_json(2.0 ** 60), float) and _num_json(2.5) == 2.5
     assert _num_json(float("nan")) is None and _num_json(None) is None
+
+
+def test_reach_within_days_counts_day_zero():
+    """Day 0 counts: a capital at the threshold reaches the tier on day 0, within any D."""
+    tiers = [{"contracts": {"TST": 1}}, {"at": 5400, "contracts": {"TST": 1}}]
+    s = scenario(5000.0, tiers=tiers, horizon=40, rules={"ruin": {}})
+    plan = build_plan(s)
+    targets = make_targets(plan, reach=["5400:0.5:1"])
+    cc = CapitalCurve(s, targets, 5, jobs=1)
+    cc.evaluate([5400.0], 1024)
+    assert cc.points[5400.0].counts["reach:1:1"] == 1024
+
+
+def test_curve_extras_count_margin_calls_and_skip_unevaluated_points():
+    """Maintenance margin = initial margin = the whole account: any loss on the first day
+    is a margin call. The curve's figures are the simulation's, recomputed with numpy."""
+    s = scenario(5000.0, horizon=5, contract={"initial_margin": 5000.0,
+                                              "maintenance_margin": 5000.0})
+    out = simulate(build_plan(s), 1024, 5, jobs=1)
+    assert 100 < np.count_nonzero(out.margin_calls) < 1000
+    cc = CapitalCurve(s, [T5], 5, jobs=1)
+    cc.evaluate([5000.0], 1024)
+    assert cc.points[5000.0].extra["margin_calls_per_path"] == pytest.approx(
+        np.sum(out.margin_calls) / 1024)
+    assert cc.points[5000.0].counts["margin_call"] == np.count_nonzero(out.margin_calls)
+    cc.point(7000.0)                                  # built, never evaluated
+    assert [p.capital for p in cc.sorted_points()] == [5000.0]
