@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: each module's own fast test files (the slow-marked tests are excluded by pytest's addopts)
 TESTS = {
     "metrics": ["tests/test_metrics.py", "tests/test_tables.py", "tests/test_summary_direct.py"],
-    "edge": ["tests/test_edge.py"],
+    "edge": ["tests/test_edge.py", "tests/test_validation_gaps.py"],
     "build": ["tests/test_scenario.py", "tests/test_sizing_search.py",
               "tests/test_validation_gaps.py"],
     "scenario": ["tests/test_scenario.py", "tests/test_scenario_stress_keys.py",
