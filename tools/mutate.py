@@ -49,7 +49,7 @@ TESTS = {
     "stress": ["tests/test_stress.py", "tests/test_stress_rows.py", "tests/test_tables.py"],
     "_kernel_python": ["tests/test_kernel_parity.py", "tests/test_corridor.py",
                        "tests/test_invariants.py", "tests/test_boundaries.py"],
-    "runner": ["tests/test_runner.py", "tests/test_streams.py"],
+    "runner": ["tests/test_runner.py", "tests/test_streams.py", "tests/test_runner_units.py"],
     "limits": ["tests/test_issue9.py"],
 }
 #: functions never mutated (drawing code: checked by eye, not by numbers)
