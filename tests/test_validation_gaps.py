@@ -223,3 +223,19 @@ def test_scenarios_are_frozen():
     with pytest.raises(Exception):
         s.markets["ASSET"].vol = 0.5
     assert s.capital == 10000
+
+
+@pytest.mark.parametrize("price", [0.0, -1.0, float("nan"), float("inf")])
+def test_barrier_distances_need_a_positive_finite_price(price):
+    from simcore.edge import barrier_log_distances
+    with pytest.raises(ValueError, match="price must be finite and > 0"):
+        barrier_log_distances("long", price, 1.0, 2.0)
+
+
+def test_barrier_distances_by_hand():
+    import math
+    from simcore.edge import barrier_log_distances
+    a, b = barrier_log_distances("long", 100.0, 10.0, 20.0)
+    assert (a, b) == (pytest.approx(-math.log(0.9)), pytest.approx(math.log(1.2)))
+    a, b = barrier_log_distances("short", 100.0, 10.0, 20.0)
+    assert (a, b) == (pytest.approx(math.log(1.1)), pytest.approx(-math.log(0.8)))
