@@ -45,7 +45,7 @@ TESTS = {
               "tests/test_validation_gaps.py"],
     "scenario": ["tests/test_scenario.py", "tests/test_scenario_stress_keys.py",
                  "tests/test_include.py", "tests/test_validation_gaps.py"],
-    "sizing": ["tests/test_sizing.py", "tests/test_sizing_search.py"],
+    "sizing": ["tests/test_sizing.py", "tests/test_sizing_search.py", "tests/test_tables.py"],
     "stress": ["tests/test_stress.py", "tests/test_stress_rows.py", "tests/test_tables.py"],
     "_kernel_python": ["tests/test_kernel_parity.py", "tests/test_corridor.py",
                        "tests/test_invariants.py", "tests/test_boundaries.py"],
