@@ -508,3 +508,19 @@ def test_curve_extras_count_margin_calls_and_skip_unevaluated_points():
     assert cc.points[5000.0].counts["margin_call"] == np.count_nonzero(out.margin_calls)
     cc.point(7000.0)                                  # built, never evaluated
     assert [p.capital for p in cc.sorted_points()] == [5000.0]
+
+
+def test_narrow_bracket_crossing_near_the_low_end_is_clamped_inside():
+    """The crossing at the failing end: the lower of the two points is clamped 0.15
+    tolerance inside the bracket (not outside it), the upper one is 0.45 tolerance above the
+    crossing."""
+    omega = math.log1p(0.01)
+    xl = math.log(10000)
+    hi_c = round(math.exp(xl + 4 * omega))
+    lo, hi = _pt(10000, 206), _pt(hi_c, 0.03 * 4096)        # 206/4096 = 5.03% fails barely
+    gl = 206 / 4096 - 0.05
+    gh = 0.03 * 4096 / 4096 - 0.05
+    x = xl + gl / (gl - gh) * (math.log(hi_c) - xl)
+    assert x - 0.45 * omega < xl + 0.15 * omega                # the clamp is in play
+    got = _proposals(_CC(10000, hi_c), lo, hi, T5, "point", 0.01)
+    assert got == [round(math.exp(xl + 0.15 * omega)), round(math.exp(x + 0.45 * omega))]
