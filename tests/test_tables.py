@@ -288,3 +288,11 @@ def test_stress_table_notes_every_renamed_row_and_keeps_text_alignment():
     for name in ("base", "crisis", "crash"):
         line = next(ln for ln in lines if ln.startswith(name + " "))
         assert line[col:col + 2] == "77", line
+
+
+def test_sizing_overall_row_without_an_optimistic_answer():
+    s = dict(SIZING, answer={"capital": 6400.0, "capital_conservative": None,
+                             "capital_optimistic": None})
+    t = format_sizing(s)
+    assert cells(t, "overall (largest)") == ["overall (largest)", "$6,400", "not reached",
+                                             "- - -"]
