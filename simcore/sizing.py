@@ -650,6 +650,10 @@ def size_capital(scenario, targets: Sequence[Target], *, paths: Optional[int] = 
             cc.evaluate(sorted(answers), paths)
             continue
         break
+    else:
+        # the last allowed round still changed something (a rung, an end, the answers):
+        # nothing re-checked it, so the search did not converge
+        converged = False
 
     return _result(scenario, base_plan, cc, targets, paths, coarse_paths, seed, lo, hi,
                    tolerance, converged, resolution)

@@ -17,8 +17,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-pd = pytest.importorskip("pandas")
-arch_data = pytest.importorskip("arch.data.sp500")
+import pandas as pd  # noqa: E402  (pandas and arch are hard dependencies of the test extra)
 from arch.data import nasdaq as arch_nasdaq  # noqa: E402
 from arch.data import sp500 as arch_sp500  # noqa: E402
 from arch.data import wti as arch_wti  # noqa: E402

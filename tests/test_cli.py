@@ -56,8 +56,11 @@ def test_run_json_has_every_spec10_key(tmp_path):
     for m in out["markets"].values():
         assert {"trades", "win_rate", "avg_win_r", "avg_loss_r", "skipped", "alpha"} <= set(m)
     assert out["markets"]["CRUDE"]["alpha"] == 0.2
-    lo, hi = out["ruin"]["ci95"]
-    assert lo <= out["ruin"]["probability"] <= hi
+    # the interval is the Wilson interval of the reported count (not merely around it)
+    from simcore.metrics import wilson
+    k = round(out["ruin"]["probability"] * out["paths"])
+    assert out["ruin"]["probability"] == k / out["paths"]
+    assert out["ruin"]["ci95"] == pytest.approx(list(wilson(k, out["paths"])), abs=1e-12)
 
 
 def test_run_json_identical_for_any_jobs_and_paths_seed_options(tmp_path):
@@ -147,9 +150,15 @@ def test_stress_json_rows_and_paired_intervals(tmp_path):
     assert names == ["base", "spike 0.5", "spike 1", "vol x2", "t(4)"]   # w = 0 is the base
     for row in out["rows"][1:]:
         vs = row["vs_base"]
-        for key in ("ruin_probability", "margin_call_probability", "final_equity_p5"):
+        # a paired mean difference is exactly the difference of the two rows' means, its
+        # normal interval symmetric about it; the p5 difference is that of the two p5s
+        base = out["rows"][0]
+        for key in ("ruin_probability", "margin_call_probability"):
             lo, hi = vs[key]["ci95"]
-            assert lo <= vs[key]["diff"] <= hi
+            assert vs[key]["diff"] == pytest.approx(row[key] - base[key], abs=1e-12)
+            assert hi - vs[key]["diff"] == pytest.approx(vs[key]["diff"] - lo, abs=1e-12)
+        assert vs["final_equity_p5"]["diff"] == pytest.approx(
+            row["final_equity_p5"] - base["final_equity_p5"], rel=1e-9, abs=1e-6)
         assert len(vs["tiers_reached"]) == 2
     for row in out["rows"]:
         assert {"ruin_probability", "margin_call_probability", "tiers", "final_equity_p5"} \

@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-distributed = pytest.importorskip("distributed")
+import distributed  # noqa: E402,F401  (in the test extra: an ImportError must fail, not skip)
 
 from plan_factory import random_plan
 from simcore import runner

@@ -310,7 +310,7 @@ def test_save_equity_force_overwrites(tmp_path):
 
 
 def test_plot_interrupted_while_writing_leaves_no_file(tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401  (a hard dependency of the test extra)
     from simcore import sizing
 
     def half_then_interrupt(res, path):

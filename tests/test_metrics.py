@@ -53,7 +53,12 @@ def test_wilson_matches_score_inversion(n):
             rlo, rhi = wilson_by_score_inversion(k, n, z)
             assert lo == pytest.approx(rlo, abs=1e-12)
             assert hi == pytest.approx(rhi, abs=1e-12)
-            assert 0.0 <= lo <= k / n <= hi <= 1.0
+            # Wilson's centre is the shrunk estimate (k + z^2/2) / (n + z^2) and its half width
+            # z sqrt(k (n - k) / n + z^2 / 4) / (n + z^2) (an independent statement of the formula)
+            centre = (k + z * z / 2) / (n + z * z)
+            half = z * math.sqrt(k * (n - k) / n + z * z / 4) / (n + z * z)
+            assert lo == pytest.approx(max(0.0, centre - half), abs=1e-12)
+            assert hi == pytest.approx(min(1.0, centre + half), abs=1e-12)
 
 
 def test_wilson_edges():

@@ -298,7 +298,7 @@ def test_win_rate_solver_failure_is_a_scenario_error(monkeypatch):
 
 
 def test_win_rate_with_real_solver():
-    edge = pytest.importorskip("simcore.edge")
+    from simcore import edge
     d = good()
     d["strategies"]["SP500"].pop("alpha")
     d["strategies"]["SP500"]["win_rate"] = 0.40

@@ -81,7 +81,13 @@ def _analytic_case(p, paths, seed, tol=0.01):
     r = t["resolution"]                      # the relative width each answer is known to
     check(f"buy-and-hold capital for ruin <= {p} ({paths} paths, seed {seed})",
           expected, point, lo, hi)
-    assert tol <= r <= 0.05
+    # the documented resolution: the tolerance, or a quarter of the 95% range (in log capital)
+    # when that is wider, capped at 5% -- and every answer's bracket is narrowed to it
+    assert r == pytest.approx(max(tol, min(0.05, (hi / lo) ** 0.25 - 1)), rel=1e-9)
+    for crit in ("point", "conservative", "optimistic"):
+        f_cap, p_cap = t[crit]["bracket"]
+        assert p_cap == t[crit]["capital"]
+        assert p_cap / f_cap <= (1 + r) * (1 + 1e-6) or p_cap - f_cap <= 1.0
     # The stated confidence: [optimistic, conservative] is a 95% range for the capital the
     # target needs, each end known to the resolution (an answer is the upper end of a
     # bracket that wide).
