@@ -1037,9 +1037,14 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                 for i in range(M):
                     S.mflag[i] = 0
                 nflag = 0
+            d = 0
+            k = -1
             for t in range(T):
-                d = t // P.spd
-                k = t - d * P.spd
+                # d = t // spd, k = t % spd, kept by counting (no integer division per step)
+                k += 1
+                if k == P.spd:
+                    k = 0
+                    d += 1
                 day = d + 1
                 boundary = k == 0 and d > 0
                 w = 1 if (P.win_lo <= day and day <= P.win_hi) else 0
@@ -1187,7 +1192,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                                 finite = False
                         else:
                             m.s2 += (rr * rr - m.s2) * WILDER_W
-                            m.sq = sqrt(m.s2)
+                            m.sq_ok = 0         # sqrt(s2) when an ATR stop needs it (mkt_sq)
                         m.lclose = m.logp
                         if corr_on:
                             S.ring[i * W + (day - 1) % W] = rr
