@@ -126,13 +126,18 @@ cdef struct MktConst:
 
 
 cdef struct State:
-    # per path [n]
-    int8_t *alive
-    double *cash
-    double *peak
-    double *E           # equity at the end of the last step
-    int32_t *regime
-    int32_t *tier
+    # the path being simulated (paths run one at a time: scalars, not arrays over paths)
+    int8_t alive
+    double cash
+    double peak
+    double E            # equity at the end of the last step
+    int32_t regime
+    int32_t tier
+    # ... and its counters, copied to OutC when the path ends
+    double max_dd
+    int32_t trades
+    int32_t wins
+    int32_t skipped
     Mkt *mk             # [n * M]
     MktConst *mc        # [2 * G * M]
     # this path's draws for this step [M]
@@ -162,13 +167,13 @@ cdef inline void close_pos(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_s
     cdef double gross = s * nq * P.pv[c] * (fill - m.entry)
     cdef double pnl, R
     cdef bint win
-    S.cash[p] += gross - nq * P.comm[c]
+    S.cash += gross - nq * P.comm[c]
     pnl = gross - 2 * nq * P.comm[c]
-    O.trades[p] += 1
+    S.trades += 1
     O.m_trades[i] += 1
     win = pnl > 0.0
     if win:
-        O.wins[p] += 1
+        S.wins += 1
         O.m_wins[i] += 1
     R = 0.0
     if m.D > 0.0:
@@ -207,7 +212,7 @@ cdef inline double mkt_sq(Mkt *m) noexcept nogil:
 cdef inline double path_equity(const PlanC *P, State *S, Py_ssize_t p) noexcept nogil:
     cdef Py_ssize_t i
     cdef Mkt *m = &S.mk[p * P.M]
-    cdef double E = S.cash[p]
+    cdef double E = S.cash
     for i in range(P.M):
         if m[i].is_open:
             E += m[i].pdir * m[i].pn * P.pv[m[i].pc] * (mkt_price(&m[i]) - m[i].entry)
@@ -231,20 +236,20 @@ cdef inline void void_path(OutC *O, State *S, Py_ssize_t p, double E) noexcept n
     """A path whose state became non-finite: flagged (the runner refuses the run), stopped."""
     O.nonfinite[p] = 1
     O.final_equity[p] = E
-    O.peak_equity[p] = S.peak[p]
-    S.alive[p] = 0
+    O.peak_equity[p] = S.peak
+    S.alive = 0
 
 
 cdef inline double track_drawdown(OutC *O, State *S, Py_ssize_t p, double E) noexcept nogil:
     cdef double dd
-    if E > S.peak[p]:
-        S.peak[p] = E
-    if S.peak[p] > 0.0:
-        dd = (S.peak[p] - E) / S.peak[p]
+    if E > S.peak:
+        S.peak = E
+    if S.peak > 0.0:
+        dd = (S.peak - E) / S.peak
     else:
         dd = 1.0
-    if dd > O.max_dd[p]:
-        O.max_dd[p] = dd
+    if dd > S.max_dd:
+        S.max_dd = dd
     return dd
 
 
@@ -256,20 +261,20 @@ cdef inline bint drawdown_step(OutC *O, State *S, Py_ssize_t p, double E,
     """track_drawdown(E), then: is the drawdown >= ruin_dd? The division is skipped when
     the drawdown is certainly neither a new maximum nor at the ruin level (same results)."""
     cdef double pk, num, dd
-    if E > S.peak[p]:
-        S.peak[p] = E
-    pk = S.peak[p]
+    if E > S.peak:
+        S.peak = E
+    pk = S.peak
     if pk > 0.0:
         num = pk - E
         # num <= pk * max_dd * (1 - 2**-40) => num / pk < max_dd * (1 - 2**-41): its rounding
         # is <= max_dd (no new maximum); likewise < ruin_dd
-        if pk < HUGE and num <= pk * O.max_dd[p] * DD_K and num < pk * ruin_dd * DD_K:
+        if pk < HUGE and num <= pk * S.max_dd * DD_K and num < pk * ruin_dd * DD_K:
             return False
         dd = num / pk
     else:
         dd = 1.0
-    if dd > O.max_dd[p]:
-        O.max_dd[p] = dd
+    if dd > S.max_dd:
+        S.max_dd = dd
     return dd >= ruin_dd
 
 
@@ -582,8 +587,8 @@ cdef inline void enter_markets(const PlanC *P, OutC *O, State *S, Py_ssize_t p, 
     cdef double E, sum_im, Pr, D, slip, den, n_tier, n_risk = 0.0, n_cap = 0.0, n_funds, nd, fill
     cdef double stop, target, rpt, nd0, n_risk0
     cdef bint hist = P.hist_mode != HIST_OFF
-    tr = S.tier[p]
-    E = S.E[p]
+    tr = S.tier
+    E = S.E
     sum_im = 0.0
     have_sum_im = False     # summed at the first attempt that needs it
     for i in range(M):
@@ -596,7 +601,7 @@ cdef inline void enter_markets(const PlanC *P, OutC *O, State *S, Py_ssize_t p, 
         if (P.corr_action == CORR_ONE_PER_PAIR and S.mflag[i]
                 and pair_partner_open(S.flag, M, i, mk)):
             O.m_corr_skip[i] += 1
-            O.skipped[p] += 1
+            S.skipped += 1
             continue
         scaled = P.corr_action == CORR_SCALE and S.mflag[i] != 0
         if scaled:
@@ -621,7 +626,7 @@ cdef inline void enter_markets(const PlanC *P, OutC *O, State *S, Py_ssize_t p, 
                 reason = SKIP_FUNDS
         if qs == QS_SKIP:
             O.m_skip[i * 3 + reason] += 1
-            O.skipped[p] += 1
+            S.skipped += 1
             continue
         Pr = mkt_price(m)
         s = P.dir_mode[i]
@@ -678,7 +683,7 @@ cdef inline void enter_markets(const PlanC *P, OutC *O, State *S, Py_ssize_t p, 
                 nd0 = n_funds
         if nd <= 0.0 and nd0 > 0.0:     # the review skipped it
             O.m_corr_skip[i] += 1
-            O.skipped[p] += 1
+            S.skipped += 1
             continue
         if nd <= 0.0:
             if n_risk <= 0.0:
@@ -688,13 +693,13 @@ cdef inline void enter_markets(const PlanC *P, OutC *O, State *S, Py_ssize_t p, 
             else:
                 reason = SKIP_FUNDS
             O.m_skip[i * 3 + reason] += 1
-            O.skipped[p] += 1
+            S.skipped += 1
             continue
         nq = <int>nd
         fill = Pr + s * slip
         if sk != STOP_NONE and fill - s * D <= 0.0:   # a stop at/below zero: skip
             O.m_skip[i * 3 + SKIP_RISK] += 1
-            O.skipped[p] += 1
+            S.skipped += 1
             continue
         if nd < nd0:
             O.m_corr_reduced[i] += 1
@@ -723,7 +728,7 @@ cdef inline void enter_markets(const PlanC *P, OutC *O, State *S, Py_ssize_t p, 
                 m.has_target = 1
                 m.target = target
                 m.ltarget = log(target)
-        S.cash[p] -= nq * P.comm[c]
+        S.cash -= nq * P.comm[c]
         E = E - nq * P.comm[c] - nq * P.pv[c] * slip
         sum_im += nq * P.im[c]
 
@@ -945,12 +950,6 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
         if P.dir_mode[i] == BOTH:
             has_both = True
 
-    S.alive = <int8_t*>calloc(n, sizeof(int8_t))
-    S.cash = <double*>calloc(n, sizeof(double))
-    S.peak = <double*>calloc(n, sizeof(double))
-    S.E = <double*>calloc(n, sizeof(double))
-    S.regime = <int32_t*>calloc(n, sizeof(int32_t))
-    S.tier = <int32_t*>calloc(n, sizeof(int32_t))
     S.mk = <Mkt*>calloc(nM, sizeof(Mkt))
     S.mc = <MktConst*>calloc(2 * G * M, sizeof(MktConst))
     S.z = <double*>calloc(M, sizeof(double))
@@ -977,8 +976,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
         if S.ring == NULL or S.flag == NULL or S.mflag == NULL or S.cmean == NULL \
                 or S.csxx == NULL:
             status = -1
-    if (S.alive == NULL or S.cash == NULL or S.peak == NULL or S.E == NULL
-            or S.regime == NULL or S.tier == NULL or S.mk == NULL or S.mc == NULL
+    if (S.mk == NULL or S.mc == NULL
             or S.z == NULL or S.u_exit == NULL or S.u_dir == NULL
             or S.u_gap == NULL or S.z_gap == NULL or status != 0):
         status = -1
@@ -989,12 +987,6 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
             simrisk_pcg64_path_jump(&blk[b], &ja[b], &jc[b])
         # ---- initial state ----------------------------------------------------------------
         for p in range(n):
-            S.alive[p] = 1
-            S.cash[p] = P.capital
-            S.peak[p] = P.capital
-            S.E[p] = P.capital
-            S.regime[p] = P.regime0
-            S.tier[p] = initial_tier(P, P.capital)
             O.peak_equity[p] = P.capital
             for j in range(K):
                 if P.capital >= P.tier_reach[j]:
@@ -1013,6 +1005,16 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
 
         for p in range(n):
             mk = &S.mk[p * M]
+            S.alive = 1
+            S.cash = P.capital
+            S.peak = P.capital
+            S.E = P.capital
+            S.regime = P.regime0
+            S.tier = initial_tier(P, P.capital)
+            S.max_dd = O.max_dd[p]
+            S.trades = O.trades[p]
+            S.wins = O.wins[p]
+            S.skipped = O.skipped[p]
             # ---- this path's own streams: the block's, advanced by p * 2^64 draws ----------
             for b in range(N_STREAMS):
                 simrisk_pcg64_next_path(&nxt[b], ja[b], jc[b], &ps[b])
@@ -1077,12 +1079,12 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                     fresh_E = False
                     # ---- A. day boundary: regime switch, gaps ------------------------------------
                     if boundary and G > 1:
-                        r = S.regime[p]
+                        r = S.regime
                         jj = 0
                         while jj < G - 1 and u_reg >= P.trans_cum[r * G + jj]:
                             jj += 1
                         if jj != r:
-                            S.regime[p] = <int32_t>jj
+                            S.regime = <int32_t>jj
                             O.regime_spells[jj] += 1
                     if boundary and has_gaps:
                         fresh_E = True
@@ -1105,7 +1107,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                     enter_markets(P, O, &S, p, t, fresh_E)
 
                     # ---- C. prices move ----------------------------------------------------------
-                    g = S.regime[p]
+                    g = S.regime
                     mcp = &S.mc[(w * G + g) * M]
                     L = P.chol + (w * G + g) * M * M
                     if student:
@@ -1143,7 +1145,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                             close_pos(P, O, &S, p, i, mkt_price(m) - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
 
                 # ---- E. margin call, peak and drawdown, ruin ---------------------------------
-                E = S.cash[p]
+                E = S.cash
                 any_open = False
                 sum_mm = 0.0
                 for i in range(M):
@@ -1158,26 +1160,26 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                 if any_open and E < sum_mm:
                     O.margin_calls[p] += 1
                     liquidate(P, O, &S, p, t, True)
-                    E = S.cash[p]
+                    E = S.cash
                 dd_ruin = drawdown_step(O, &S, p, E, P.ruin_dd)  # = track_drawdown(E) >= ruin_dd
                 ruin_now = E < P.ruin_level or dd_ruin
                 if E <= 0.0 or ruin_now:       # ruin, or blown: absorbing either way
                     liquidate(P, O, &S, p, t, True)
-                    if E <= 0.0 or S.cash[p] <= 0.0:
+                    if E <= 0.0 or S.cash <= 0.0:
                         O.blown[p] = 1
-                    E = S.cash[p]
+                    E = S.cash
                     track_drawdown(O, &S, p, E)
-                    S.alive[p] = 0
+                    S.alive = 0
                     if ruin_now:
                         O.ruined[p] = 1
                         O.ruin_day[p] = <int32_t>day
                     O.final_equity[p] = E
-                    O.peak_equity[p] = S.peak[p]
+                    O.peak_equity[p] = S.peak
                     if record:
                         for j in range(day, ND1):
                             O.equity[p * ND1 + j] = E
                     break
-                S.E[p] = E
+                S.E = E
 
                 # ---- F. day end: ATR, tiers reached, current tier ----------------------------
                 if k == P.spd - 1:
@@ -1204,8 +1206,8 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                     for j in range(K):
                         if O.tier_day[p * K + j] < 0 and E >= P.tier_reach[j]:
                             O.tier_day[p * K + j] = <int32_t>day
-                    S.tier[p] = next_tier(P, S.tier[p], E)
-                    O.regime_days[S.regime[p]] += 1
+                    S.tier = next_tier(P, S.tier, E)
+                    O.regime_days[S.regime] += 1
                     if record:
                         O.equity[p * ND1 + day] = E
                     if corr_on:
@@ -1218,13 +1220,16 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                                 O.corr_flagged[p] += 1
 
             # ---- horizon: close what is open at the last price, no slippage -----------------
-            if S.alive[p]:
+            if S.alive:
                 liquidate(P, O, &S, p, T - 1, False)
-                track_drawdown(O, &S, p, S.cash[p])
-                O.final_equity[p] = S.cash[p]
-                O.peak_equity[p] = S.peak[p]
+                track_drawdown(O, &S, p, S.cash)
+                O.final_equity[p] = S.cash
+                O.peak_equity[p] = S.peak
+            O.max_dd[p] = S.max_dd
+            O.trades[p] = S.trades
+            O.wins[p] = S.wins
+            O.skipped[p] = S.skipped
 
-    free(S.alive); free(S.cash); free(S.peak); free(S.E); free(S.regime); free(S.tier)
     free(S.mk); free(S.mc); free(S.z); free(S.u_exit); free(S.u_dir)
     free(S.u_gap); free(S.z_gap)
     free(S.ring); free(S.flag); free(S.mflag); free(S.cmean); free(S.csxx); free(S.seq)
