@@ -390,9 +390,23 @@ cdef inline int quick_skip(const PlanC *P, Mkt *m, Py_ssize_t i, Py_ssize_t c, d
 # ---- exits: the corridor law of a Brownian bridge (the twin's exit_decision) -----------------
 
 # Most exit tests are far from their threshold: u < exp(-q) with q well above -ln(u). Where the
-# outcome is certain from u's binary exponent, the exp() is not taken (the twin always takes
-# it; the decision is the same). neglog_ub(x) = -e ln 2 >= -ln(x) for x = m 2^e, 1 <= m < 2.
+# outcome is certain from u's binary exponent and the top 8 bits of its mantissa, the exp() is not
+# taken (the twin always takes it; the decision is the same).
+# neglog_ub(x) = -e ln 2 - LNM[j] >= -ln(x) for x = m 2^e, 1 <= m < 2, m >= 1 + j/256 (j: the top
+# 8 mantissa bits): LNM[j] = log(1 + j/256) - 1e-12, so the bound is above -ln(x) by at least
+# 1e-12 - 1.5e-13 (the rounding of -e ln 2 and of log()) and at most ln(1 + 1/256) + 1e-12 (the
+# old bound, -e ln 2, was up to ln 2 above). The callers' margins are unchanged.
 cdef double LN2 = 0.6931471805599453
+cdef double LNM[256]
+
+
+cdef void _fill_lnm() noexcept:
+    cdef int j
+    for j in range(256):
+        LNM[j] = log(1.0 + j / 256.0) - 1e-12
+
+
+_fill_lnm()
 
 
 cdef inline double neglog_ub(double x) noexcept nogil:
@@ -403,7 +417,7 @@ cdef inline double neglog_ub(double x) noexcept nogil:
     ex = <int>((bits >> 52) & 0x7ff)
     if ex == 0:
         return INFINITY
-    return (1023 - ex) * LN2
+    return (1023 - ex) * LN2 - LNM[(bits >> 44) & 0xff]
 
 
 cdef inline bint below_exp(double u, double q) noexcept nogil:
