@@ -142,8 +142,14 @@ cdef struct State:
     MktConst *mc        # [2 * G * M]
     # this path's draws for this step [M]
     double *z
-    double *u_exit
-    double *u_dir
+    # this step's exit uniforms and entry coins, one per market, computed only where used: the
+    # stream's state at the step's start (x0s, d0s) and the jumps by i + 1 draws (xa/xc, da/dc [M])
+    simrisk_u128 x0s
+    simrisk_u128 d0s
+    simrisk_u128 *xa
+    simrisk_u128 *xc
+    simrisk_u128 *da
+    simrisk_u128 *dc
     # this path's draws at a day boundary [M]
     double *u_gap
     double *z_gap
@@ -645,7 +651,7 @@ cdef inline void enter_markets(const PlanC *P, OutC *O, State *S, Py_ssize_t p, 
         Pr = mkt_price(m)
         s = P.dir_mode[i]
         if s == BOTH:
-            s = 1 if S.u_dir[i] < 0.5 else -1
+            s = 1 if simrisk_pcg64_double_from(S.d0s, S.da[i], S.dc[i]) < 0.5 else -1
         sk = P.stop_kind[i]
         if sk == STOP_ATR:
             if hist:
@@ -879,7 +885,8 @@ cdef inline void hist_day(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_ss
         m.held += 1
         s = m.pdir
         hit = bar_exit(s, m.x0, xh, xl, xc, m.has_stop, m.lstop, m.has_target, m.ltarget,
-                       P.hist_pvar[idx * M + i], S.u_exit[i], P.hist_order)
+                       P.hist_pvar[idx * M + i], simrisk_pcg64_double_from(S.x0s, S.xa[i], S.xc[i]),
+                       P.hist_order)
         if hit == 0 and P.max_hold[i] > 0 and m.held >= P.max_hold[i]:
             hit = EXIT_TIME
         if hit == EXIT_STOP:
@@ -967,8 +974,10 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
     S.mk = <Mkt*>calloc(nM, sizeof(Mkt))
     S.mc = <MktConst*>calloc(2 * G * M, sizeof(MktConst))
     S.z = <double*>calloc(M, sizeof(double))
-    S.u_exit = <double*>calloc(M, sizeof(double))
-    S.u_dir = <double*>calloc(M, sizeof(double))
+    S.xa = <simrisk_u128*>calloc(M, sizeof(simrisk_u128))
+    S.xc = <simrisk_u128*>calloc(M, sizeof(simrisk_u128))
+    S.da = <simrisk_u128*>calloc(M, sizeof(simrisk_u128))
+    S.dc = <simrisk_u128*>calloc(M, sizeof(simrisk_u128))
     S.u_gap = <double*>calloc(M, sizeof(double))
     S.z_gap = <double*>calloc(M, sizeof(double))
     S.ring = NULL
@@ -991,7 +1000,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                 or S.csxx == NULL:
             status = -1
     if (S.mk == NULL or S.mc == NULL
-            or S.z == NULL or S.u_exit == NULL or S.u_dir == NULL
+            or S.z == NULL or S.xa == NULL or S.xc == NULL or S.da == NULL or S.dc == NULL
             or S.u_gap == NULL or S.z_gap == NULL or status != 0):
         status = -1
     else:
@@ -999,6 +1008,9 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
         for b in range(N_STREAMS):
             nxt[b] = blk[b]
             simrisk_pcg64_path_jump(&blk[b], &ja[b], &jc[b])
+        for i in range(M):          # the jumps by 1 .. M draws (a path's streams share blk's inc)
+            simrisk_pcg64_steps(&blk[RNG_EXITS], i + 1, &S.xa[i], &S.xc[i])
+            simrisk_pcg64_steps(&blk[RNG_DIRS], i + 1, &S.da[i], &S.dc[i])
         # ---- initial state ----------------------------------------------------------------
         for p in range(n):
             O.peak_equity[p] = P.capital
@@ -1066,11 +1078,12 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                 w = 1 if (P.win_lo <= day and day <= P.win_hi) else 0
                 if hist:
                     # ---- a day of real history (SPEC 11): A. open, B. entries, C/D. range --
-                    for i in range(M):
-                        S.u_exit[i] = simrisk_pcg64_double(&ps[RNG_EXITS])
+                    # M exit uniforms (and M entry coins): taken where used (S.x0s, S.d0s)
+                    S.x0s = simrisk_pcg64_get_state(&ps[RNG_EXITS])
+                    simrisk_pcg64_affine(&ps[RNG_EXITS], S.xa[M - 1], S.xc[M - 1])
                     if has_both:
-                        for i in range(M):
-                            S.u_dir[i] = simrisk_pcg64_double(&ps[RNG_DIRS])
+                        S.d0s = simrisk_pcg64_get_state(&ps[RNG_DIRS])
+                        simrisk_pcg64_affine(&ps[RNG_DIRS], S.da[M - 1], S.dc[M - 1])
                     hist_day(P, O, &S, p, t, S.seq[t])
                 else:
                     # ---- this step's draws, each purpose from its own stream (the twin's layout) --
@@ -1085,11 +1098,12 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                         S.z[i] = simrisk_standard_normal_pcg(&ps[RNG_SHOCKS], &pb[RNG_SHOCKS], NULL)
                     if student:
                         gam = random_standard_gamma(&pb[RNG_TAILS], nu / 2.0)
-                    for i in range(M):
-                        S.u_exit[i] = simrisk_pcg64_double(&ps[RNG_EXITS])
+                    # M exit uniforms (and M entry coins): taken where used (S.x0s, S.d0s)
+                    S.x0s = simrisk_pcg64_get_state(&ps[RNG_EXITS])
+                    simrisk_pcg64_affine(&ps[RNG_EXITS], S.xa[M - 1], S.xc[M - 1])
                     if has_both:
-                        for i in range(M):
-                            S.u_dir[i] = simrisk_pcg64_double(&ps[RNG_DIRS])
+                        S.d0s = simrisk_pcg64_get_state(&ps[RNG_DIRS])
+                        simrisk_pcg64_affine(&ps[RNG_DIRS], S.da[M - 1], S.dc[M - 1])
                     fresh_E = False
                     # ---- A. day boundary: regime switch, gaps ------------------------------------
                     if boundary and G > 1:
@@ -1148,7 +1162,8 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                         else:
                             v = mcp[i].v
                         hit = exit_decision(s, m.x0, m.logp, m.has_stop, m.lstop, m.has_target,
-                                            m.ltarget, v, S.u_exit[i])
+                                            m.ltarget, v,
+                                            simrisk_pcg64_double_from(S.x0s, S.xa[i], S.xc[i]))
                         if hit == 0 and P.max_hold[i] > 0 and m.held >= P.max_hold[i]:
                             hit = EXIT_TIME
                         if hit == EXIT_STOP:
@@ -1244,7 +1259,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
             O.wins[p] = S.wins
             O.skipped[p] = S.skipped
 
-    free(S.mk); free(S.mc); free(S.z); free(S.u_exit); free(S.u_dir)
+    free(S.mk); free(S.mc); free(S.z); free(S.xa); free(S.xc); free(S.da); free(S.dc)
     free(S.u_gap); free(S.z_gap)
     free(S.ring); free(S.flag); free(S.mflag); free(S.cmean); free(S.csxx); free(S.seq)
     return status
