@@ -12,12 +12,17 @@ How it is made fast without changing a single bit of the results (docs/performan
   compiled inline (``_ziggurat.h``): the same numbers as numpy's ``Generator``, without an
   indirect call per number. A path runs from its first step to its last before the next one
   starts, so its state stays in the first-level cache; a ruined path stops drawing.
-* Exit tests skip ``exp()`` where the uniform's binary exponent already decides them
-  (``below_exp``, ``above_one_minus_exp``); an entry whose limits certainly allow the tier's
-  count skips the sizing divisions (``at_least``); the ATR's ``sqrt`` is taken only where an
-  ATR stop needs it (``mkt_sq``).
-* A path's state is an array of ``Mkt`` records, markets innermost, so one path's markets
-  share a few cache lines.
+* Exit tests skip ``exp()`` where a bound on ``-ln(u)`` from the uniform's exponent and the
+  top 8 bits of its mantissa already decides them (``neglog_ub``, ``below_exp``,
+  ``above_one_minus_exp``); an entry whose limits certainly allow the tier's count skips the
+  sizing divisions (``at_least``); the ATR's ``sqrt`` is taken only where an ATR stop needs
+  it (``mkt_sq``).
+* A step's exit uniforms and entry coins (one per market, the twin's layout) are computed only
+  where they are used, from the stream's state at the step's start and the PCG64 jump by
+  i + 1 draws; the stream moves on by M draws in one affine map.
+* A path's markets are an array of ``Mkt`` records, markets innermost, so they share a few
+  cache lines; the path's cash, peak, equity, regime, tier and counters are scalars of
+  ``State`` (paths run one at a time), copied to the outputs when the path ends.
 * Whatever does not depend on the path -- the volatility after multipliers, ``sig*sqrt(dt)``,
   the step variance, the drift times ``dt`` (flat, long, short) -- is computed once per
   block with the very operations the twin performs per step, so the values are identical.
