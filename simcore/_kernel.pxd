@@ -21,6 +21,12 @@ cdef extern from "_pcg64.h":
     void simrisk_pcg64_seed(simrisk_pcg64 *r, uint64_t state_hi, uint64_t state_lo,
                             uint64_t inc_hi, uint64_t inc_lo) nogil
     void simrisk_pcg64_bitgen(simrisk_pcg64 *r, bitgen_t *bg) nogil
+    # draws taken only where used (see the header)
+    simrisk_u128 simrisk_pcg64_get_state(const simrisk_pcg64 *r) nogil
+    void simrisk_pcg64_steps(const simrisk_pcg64 *r, uint64_t k, simrisk_u128 *a,
+                             simrisk_u128 *c) nogil
+    void simrisk_pcg64_affine(simrisk_pcg64 *r, simrisk_u128 a, simrisk_u128 c) nogil
+    double simrisk_pcg64_double_from(simrisk_u128 s0, simrisk_u128 a, simrisk_u128 c) nogil
 
 cdef extern from "_ziggurat.h":
     # numpy's ziggurat for standard normals, inline (simcore/_ziggurat.h): the stream of

@@ -12,12 +12,17 @@ How it is made fast without changing a single bit of the results (docs/performan
   compiled inline (``_ziggurat.h``): the same numbers as numpy's ``Generator``, without an
   indirect call per number. A path runs from its first step to its last before the next one
   starts, so its state stays in the first-level cache; a ruined path stops drawing.
-* Exit tests skip ``exp()`` where the uniform's binary exponent already decides them
-  (``below_exp``, ``above_one_minus_exp``); an entry whose limits certainly allow the tier's
-  count skips the sizing divisions (``at_least``); the ATR's ``sqrt`` is taken only where an
-  ATR stop needs it (``mkt_sq``).
-* A path's state is an array of ``Mkt`` records, markets innermost, so one path's markets
-  share a few cache lines.
+* Exit tests skip ``exp()`` where a bound on ``-ln(u)`` from the uniform's exponent and the
+  top 8 bits of its mantissa already decides them (``neglog_ub``, ``below_exp``,
+  ``above_one_minus_exp``); an entry whose limits certainly allow the tier's count skips the
+  sizing divisions (``at_least``); the ATR's ``sqrt`` is taken only where an ATR stop needs
+  it (``mkt_sq``).
+* A step's exit uniforms and entry coins (one per market, the twin's layout) are computed only
+  where they are used, from the stream's state at the step's start and the PCG64 jump by
+  i + 1 draws; the stream moves on by M draws in one affine map.
+* A path's markets are an array of ``Mkt`` records, markets innermost, so they share a few
+  cache lines; the path's cash, peak, equity, regime, tier and counters are scalars of
+  ``State`` (paths run one at a time), copied to the outputs when the path ends.
 * Whatever does not depend on the path -- the volatility after multipliers, ``sig*sqrt(dt)``,
   the step variance, the drift times ``dt`` (flat, long, short) -- is computed once per
   block with the very operations the twin performs per step, so the values are identical.
@@ -126,19 +131,30 @@ cdef struct MktConst:
 
 
 cdef struct State:
-    # per path [n]
-    int8_t *alive
-    double *cash
-    double *peak
-    double *E           # equity at the end of the last step
-    int32_t *regime
-    int32_t *tier
+    # the path being simulated (paths run one at a time: scalars, not arrays over paths)
+    int8_t alive
+    double cash
+    double peak
+    double E            # equity at the end of the last step
+    int32_t regime
+    int32_t tier
+    # ... and its counters, copied to OutC when the path ends
+    double max_dd
+    int32_t trades
+    int32_t wins
+    int32_t skipped
     Mkt *mk             # [n * M]
     MktConst *mc        # [2 * G * M]
     # this path's draws for this step [M]
     double *z
-    double *u_exit
-    double *u_dir
+    # this step's exit uniforms and entry coins, one per market, computed only where used: the
+    # stream's state at the step's start (x0s, d0s) and the jumps by i + 1 draws (xa/xc, da/dc [M])
+    simrisk_u128 x0s
+    simrisk_u128 d0s
+    simrisk_u128 *xa
+    simrisk_u128 *xc
+    simrisk_u128 *da
+    simrisk_u128 *dc
     # this path's draws at a day boundary [M]
     double *u_gap
     double *z_gap
@@ -162,13 +178,13 @@ cdef inline void close_pos(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_s
     cdef double gross = s * nq * P.pv[c] * (fill - m.entry)
     cdef double pnl, R
     cdef bint win
-    S.cash[p] += gross - nq * P.comm[c]
+    S.cash += gross - nq * P.comm[c]
     pnl = gross - 2 * nq * P.comm[c]
-    O.trades[p] += 1
+    S.trades += 1
     O.m_trades[i] += 1
     win = pnl > 0.0
     if win:
-        O.wins[p] += 1
+        S.wins += 1
         O.m_wins[i] += 1
     R = 0.0
     if m.D > 0.0:
@@ -207,7 +223,7 @@ cdef inline double mkt_sq(Mkt *m) noexcept nogil:
 cdef inline double path_equity(const PlanC *P, State *S, Py_ssize_t p) noexcept nogil:
     cdef Py_ssize_t i
     cdef Mkt *m = &S.mk[p * P.M]
-    cdef double E = S.cash[p]
+    cdef double E = S.cash
     for i in range(P.M):
         if m[i].is_open:
             E += m[i].pdir * m[i].pn * P.pv[m[i].pc] * (mkt_price(&m[i]) - m[i].entry)
@@ -231,20 +247,20 @@ cdef inline void void_path(OutC *O, State *S, Py_ssize_t p, double E) noexcept n
     """A path whose state became non-finite: flagged (the runner refuses the run), stopped."""
     O.nonfinite[p] = 1
     O.final_equity[p] = E
-    O.peak_equity[p] = S.peak[p]
-    S.alive[p] = 0
+    O.peak_equity[p] = S.peak
+    S.alive = 0
 
 
 cdef inline double track_drawdown(OutC *O, State *S, Py_ssize_t p, double E) noexcept nogil:
     cdef double dd
-    if E > S.peak[p]:
-        S.peak[p] = E
-    if S.peak[p] > 0.0:
-        dd = (S.peak[p] - E) / S.peak[p]
+    if E > S.peak:
+        S.peak = E
+    if S.peak > 0.0:
+        dd = (S.peak - E) / S.peak
     else:
         dd = 1.0
-    if dd > O.max_dd[p]:
-        O.max_dd[p] = dd
+    if dd > S.max_dd:
+        S.max_dd = dd
     return dd
 
 
@@ -256,20 +272,20 @@ cdef inline bint drawdown_step(OutC *O, State *S, Py_ssize_t p, double E,
     """track_drawdown(E), then: is the drawdown >= ruin_dd? The division is skipped when
     the drawdown is certainly neither a new maximum nor at the ruin level (same results)."""
     cdef double pk, num, dd
-    if E > S.peak[p]:
-        S.peak[p] = E
-    pk = S.peak[p]
+    if E > S.peak:
+        S.peak = E
+    pk = S.peak
     if pk > 0.0:
         num = pk - E
         # num <= pk * max_dd * (1 - 2**-40) => num / pk < max_dd * (1 - 2**-41): its rounding
         # is <= max_dd (no new maximum); likewise < ruin_dd
-        if pk < HUGE and num <= pk * O.max_dd[p] * DD_K and num < pk * ruin_dd * DD_K:
+        if pk < HUGE and num <= pk * S.max_dd * DD_K and num < pk * ruin_dd * DD_K:
             return False
         dd = num / pk
     else:
         dd = 1.0
-    if dd > O.max_dd[p]:
-        O.max_dd[p] = dd
+    if dd > S.max_dd:
+        S.max_dd = dd
     return dd >= ruin_dd
 
 
@@ -385,9 +401,23 @@ cdef inline int quick_skip(const PlanC *P, Mkt *m, Py_ssize_t i, Py_ssize_t c, d
 # ---- exits: the corridor law of a Brownian bridge (the twin's exit_decision) -----------------
 
 # Most exit tests are far from their threshold: u < exp(-q) with q well above -ln(u). Where the
-# outcome is certain from u's binary exponent, the exp() is not taken (the twin always takes
-# it; the decision is the same). neglog_ub(x) = -e ln 2 >= -ln(x) for x = m 2^e, 1 <= m < 2.
+# outcome is certain from u's binary exponent and the top 8 bits of its mantissa, the exp() is not
+# taken (the twin always takes it; the decision is the same).
+# neglog_ub(x) = -e ln 2 - LNM[j] >= -ln(x) for x = m 2^e, 1 <= m < 2, m >= 1 + j/256 (j: the top
+# 8 mantissa bits): LNM[j] = log(1 + j/256) - 1e-12, so the bound is above -ln(x) by at least
+# 1e-12 - 1.5e-13 (the rounding of -e ln 2 and of log()) and at most ln(1 + 1/256) + 1e-12 (the
+# old bound, -e ln 2, was up to ln 2 above). The callers' margins are unchanged.
 cdef double LN2 = 0.6931471805599453
+cdef double LNM[256]
+
+
+cdef void _fill_lnm() noexcept:
+    cdef int j
+    for j in range(256):
+        LNM[j] = log(1.0 + j / 256.0) - 1e-12
+
+
+_fill_lnm()
 
 
 cdef inline double neglog_ub(double x) noexcept nogil:
@@ -398,7 +428,7 @@ cdef inline double neglog_ub(double x) noexcept nogil:
     ex = <int>((bits >> 52) & 0x7ff)
     if ex == 0:
         return INFINITY
-    return (1023 - ex) * LN2
+    return (1023 - ex) * LN2 - LNM[(bits >> 44) & 0xff]
 
 
 cdef inline bint below_exp(double u, double q) noexcept nogil:
@@ -582,8 +612,8 @@ cdef inline void enter_markets(const PlanC *P, OutC *O, State *S, Py_ssize_t p, 
     cdef double E, sum_im, Pr, D, slip, den, n_tier, n_risk = 0.0, n_cap = 0.0, n_funds, nd, fill
     cdef double stop, target, rpt, nd0, n_risk0
     cdef bint hist = P.hist_mode != HIST_OFF
-    tr = S.tier[p]
-    E = S.E[p]
+    tr = S.tier
+    E = S.E
     sum_im = 0.0
     have_sum_im = False     # summed at the first attempt that needs it
     for i in range(M):
@@ -596,7 +626,7 @@ cdef inline void enter_markets(const PlanC *P, OutC *O, State *S, Py_ssize_t p, 
         if (P.corr_action == CORR_ONE_PER_PAIR and S.mflag[i]
                 and pair_partner_open(S.flag, M, i, mk)):
             O.m_corr_skip[i] += 1
-            O.skipped[p] += 1
+            S.skipped += 1
             continue
         scaled = P.corr_action == CORR_SCALE and S.mflag[i] != 0
         if scaled:
@@ -621,12 +651,12 @@ cdef inline void enter_markets(const PlanC *P, OutC *O, State *S, Py_ssize_t p, 
                 reason = SKIP_FUNDS
         if qs == QS_SKIP:
             O.m_skip[i * 3 + reason] += 1
-            O.skipped[p] += 1
+            S.skipped += 1
             continue
         Pr = mkt_price(m)
         s = P.dir_mode[i]
         if s == BOTH:
-            s = 1 if S.u_dir[i] < 0.5 else -1
+            s = 1 if simrisk_pcg64_double_from(S.d0s, S.da[i], S.dc[i]) < 0.5 else -1
         sk = P.stop_kind[i]
         if sk == STOP_ATR:
             if hist:
@@ -678,7 +708,7 @@ cdef inline void enter_markets(const PlanC *P, OutC *O, State *S, Py_ssize_t p, 
                 nd0 = n_funds
         if nd <= 0.0 and nd0 > 0.0:     # the review skipped it
             O.m_corr_skip[i] += 1
-            O.skipped[p] += 1
+            S.skipped += 1
             continue
         if nd <= 0.0:
             if n_risk <= 0.0:
@@ -688,13 +718,13 @@ cdef inline void enter_markets(const PlanC *P, OutC *O, State *S, Py_ssize_t p, 
             else:
                 reason = SKIP_FUNDS
             O.m_skip[i * 3 + reason] += 1
-            O.skipped[p] += 1
+            S.skipped += 1
             continue
         nq = <int>nd
         fill = Pr + s * slip
         if sk != STOP_NONE and fill - s * D <= 0.0:   # a stop at/below zero: skip
             O.m_skip[i * 3 + SKIP_RISK] += 1
-            O.skipped[p] += 1
+            S.skipped += 1
             continue
         if nd < nd0:
             O.m_corr_reduced[i] += 1
@@ -723,7 +753,7 @@ cdef inline void enter_markets(const PlanC *P, OutC *O, State *S, Py_ssize_t p, 
                 m.has_target = 1
                 m.target = target
                 m.ltarget = log(target)
-        S.cash[p] -= nq * P.comm[c]
+        S.cash -= nq * P.comm[c]
         E = E - nq * P.comm[c] - nq * P.pv[c] * slip
         sum_im += nq * P.im[c]
 
@@ -860,7 +890,8 @@ cdef inline void hist_day(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_ss
         m.held += 1
         s = m.pdir
         hit = bar_exit(s, m.x0, xh, xl, xc, m.has_stop, m.lstop, m.has_target, m.ltarget,
-                       P.hist_pvar[idx * M + i], S.u_exit[i], P.hist_order)
+                       P.hist_pvar[idx * M + i], simrisk_pcg64_double_from(S.x0s, S.xa[i], S.xc[i]),
+                       P.hist_order)
         if hit == 0 and P.max_hold[i] > 0 and m.held >= P.max_hold[i]:
             hit = EXIT_TIME
         if hit == EXIT_STOP:
@@ -945,17 +976,13 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
         if P.dir_mode[i] == BOTH:
             has_both = True
 
-    S.alive = <int8_t*>calloc(n, sizeof(int8_t))
-    S.cash = <double*>calloc(n, sizeof(double))
-    S.peak = <double*>calloc(n, sizeof(double))
-    S.E = <double*>calloc(n, sizeof(double))
-    S.regime = <int32_t*>calloc(n, sizeof(int32_t))
-    S.tier = <int32_t*>calloc(n, sizeof(int32_t))
     S.mk = <Mkt*>calloc(nM, sizeof(Mkt))
     S.mc = <MktConst*>calloc(2 * G * M, sizeof(MktConst))
     S.z = <double*>calloc(M, sizeof(double))
-    S.u_exit = <double*>calloc(M, sizeof(double))
-    S.u_dir = <double*>calloc(M, sizeof(double))
+    S.xa = <simrisk_u128*>calloc(M, sizeof(simrisk_u128))
+    S.xc = <simrisk_u128*>calloc(M, sizeof(simrisk_u128))
+    S.da = <simrisk_u128*>calloc(M, sizeof(simrisk_u128))
+    S.dc = <simrisk_u128*>calloc(M, sizeof(simrisk_u128))
     S.u_gap = <double*>calloc(M, sizeof(double))
     S.z_gap = <double*>calloc(M, sizeof(double))
     S.ring = NULL
@@ -977,9 +1004,8 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
         if S.ring == NULL or S.flag == NULL or S.mflag == NULL or S.cmean == NULL \
                 or S.csxx == NULL:
             status = -1
-    if (S.alive == NULL or S.cash == NULL or S.peak == NULL or S.E == NULL
-            or S.regime == NULL or S.tier == NULL or S.mk == NULL or S.mc == NULL
-            or S.z == NULL or S.u_exit == NULL or S.u_dir == NULL
+    if (S.mk == NULL or S.mc == NULL
+            or S.z == NULL or S.xa == NULL or S.xc == NULL or S.da == NULL or S.dc == NULL
             or S.u_gap == NULL or S.z_gap == NULL or status != 0):
         status = -1
     else:
@@ -987,14 +1013,11 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
         for b in range(N_STREAMS):
             nxt[b] = blk[b]
             simrisk_pcg64_path_jump(&blk[b], &ja[b], &jc[b])
+        for i in range(M):          # the jumps by 1 .. M draws (a path's streams share blk's inc)
+            simrisk_pcg64_steps(&blk[RNG_EXITS], i + 1, &S.xa[i], &S.xc[i])
+            simrisk_pcg64_steps(&blk[RNG_DIRS], i + 1, &S.da[i], &S.dc[i])
         # ---- initial state ----------------------------------------------------------------
         for p in range(n):
-            S.alive[p] = 1
-            S.cash[p] = P.capital
-            S.peak[p] = P.capital
-            S.E[p] = P.capital
-            S.regime[p] = P.regime0
-            S.tier[p] = initial_tier(P, P.capital)
             O.peak_equity[p] = P.capital
             for j in range(K):
                 if P.capital >= P.tier_reach[j]:
@@ -1013,6 +1036,16 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
 
         for p in range(n):
             mk = &S.mk[p * M]
+            S.alive = 1
+            S.cash = P.capital
+            S.peak = P.capital
+            S.E = P.capital
+            S.regime = P.regime0
+            S.tier = initial_tier(P, P.capital)
+            S.max_dd = O.max_dd[p]
+            S.trades = O.trades[p]
+            S.wins = O.wins[p]
+            S.skipped = O.skipped[p]
             # ---- this path's own streams: the block's, advanced by p * 2^64 draws ----------
             for b in range(N_STREAMS):
                 simrisk_pcg64_next_path(&nxt[b], ja[b], jc[b], &ps[b])
@@ -1037,19 +1070,25 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                 for i in range(M):
                     S.mflag[i] = 0
                 nflag = 0
+            d = 0
+            k = -1
             for t in range(T):
-                d = t // P.spd
-                k = t - d * P.spd
+                # d = t // spd, k = t % spd, kept by counting (no integer division per step)
+                k += 1
+                if k == P.spd:
+                    k = 0
+                    d += 1
                 day = d + 1
                 boundary = k == 0 and d > 0
                 w = 1 if (P.win_lo <= day and day <= P.win_hi) else 0
                 if hist:
                     # ---- a day of real history (SPEC 11): A. open, B. entries, C/D. range --
-                    for i in range(M):
-                        S.u_exit[i] = simrisk_pcg64_double(&ps[RNG_EXITS])
+                    # M exit uniforms (and M entry coins): taken where used (S.x0s, S.d0s)
+                    S.x0s = simrisk_pcg64_get_state(&ps[RNG_EXITS])
+                    simrisk_pcg64_affine(&ps[RNG_EXITS], S.xa[M - 1], S.xc[M - 1])
                     if has_both:
-                        for i in range(M):
-                            S.u_dir[i] = simrisk_pcg64_double(&ps[RNG_DIRS])
+                        S.d0s = simrisk_pcg64_get_state(&ps[RNG_DIRS])
+                        simrisk_pcg64_affine(&ps[RNG_DIRS], S.da[M - 1], S.dc[M - 1])
                     hist_day(P, O, &S, p, t, S.seq[t])
                 else:
                     # ---- this step's draws, each purpose from its own stream (the twin's layout) --
@@ -1064,20 +1103,21 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                         S.z[i] = simrisk_standard_normal_pcg(&ps[RNG_SHOCKS], &pb[RNG_SHOCKS], NULL)
                     if student:
                         gam = random_standard_gamma(&pb[RNG_TAILS], nu / 2.0)
-                    for i in range(M):
-                        S.u_exit[i] = simrisk_pcg64_double(&ps[RNG_EXITS])
+                    # M exit uniforms (and M entry coins): taken where used (S.x0s, S.d0s)
+                    S.x0s = simrisk_pcg64_get_state(&ps[RNG_EXITS])
+                    simrisk_pcg64_affine(&ps[RNG_EXITS], S.xa[M - 1], S.xc[M - 1])
                     if has_both:
-                        for i in range(M):
-                            S.u_dir[i] = simrisk_pcg64_double(&ps[RNG_DIRS])
+                        S.d0s = simrisk_pcg64_get_state(&ps[RNG_DIRS])
+                        simrisk_pcg64_affine(&ps[RNG_DIRS], S.da[M - 1], S.dc[M - 1])
                     fresh_E = False
                     # ---- A. day boundary: regime switch, gaps ------------------------------------
                     if boundary and G > 1:
-                        r = S.regime[p]
+                        r = S.regime
                         jj = 0
                         while jj < G - 1 and u_reg >= P.trans_cum[r * G + jj]:
                             jj += 1
                         if jj != r:
-                            S.regime[p] = <int32_t>jj
+                            S.regime = <int32_t>jj
                             O.regime_spells[jj] += 1
                     if boundary and has_gaps:
                         fresh_E = True
@@ -1100,7 +1140,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                     enter_markets(P, O, &S, p, t, fresh_E)
 
                     # ---- C. prices move ----------------------------------------------------------
-                    g = S.regime[p]
+                    g = S.regime
                     mcp = &S.mc[(w * G + g) * M]
                     L = P.chol + (w * G + g) * M * M
                     if student:
@@ -1127,7 +1167,8 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                         else:
                             v = mcp[i].v
                         hit = exit_decision(s, m.x0, m.logp, m.has_stop, m.lstop, m.has_target,
-                                            m.ltarget, v, S.u_exit[i])
+                                            m.ltarget, v,
+                                            simrisk_pcg64_double_from(S.x0s, S.xa[i], S.xc[i]))
                         if hit == 0 and P.max_hold[i] > 0 and m.held >= P.max_hold[i]:
                             hit = EXIT_TIME
                         if hit == EXIT_STOP:
@@ -1138,7 +1179,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                             close_pos(P, O, &S, p, i, mkt_price(m) - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
 
                 # ---- E. margin call, peak and drawdown, ruin ---------------------------------
-                E = S.cash[p]
+                E = S.cash
                 any_open = False
                 sum_mm = 0.0
                 for i in range(M):
@@ -1153,26 +1194,26 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                 if any_open and E < sum_mm:
                     O.margin_calls[p] += 1
                     liquidate(P, O, &S, p, t, True)
-                    E = S.cash[p]
+                    E = S.cash
                 dd_ruin = drawdown_step(O, &S, p, E, P.ruin_dd)  # = track_drawdown(E) >= ruin_dd
                 ruin_now = E < P.ruin_level or dd_ruin
                 if E <= 0.0 or ruin_now:       # ruin, or blown: absorbing either way
                     liquidate(P, O, &S, p, t, True)
-                    if E <= 0.0 or S.cash[p] <= 0.0:
+                    if E <= 0.0 or S.cash <= 0.0:
                         O.blown[p] = 1
-                    E = S.cash[p]
+                    E = S.cash
                     track_drawdown(O, &S, p, E)
-                    S.alive[p] = 0
+                    S.alive = 0
                     if ruin_now:
                         O.ruined[p] = 1
                         O.ruin_day[p] = <int32_t>day
                     O.final_equity[p] = E
-                    O.peak_equity[p] = S.peak[p]
+                    O.peak_equity[p] = S.peak
                     if record:
                         for j in range(day, ND1):
                             O.equity[p * ND1 + j] = E
                     break
-                S.E[p] = E
+                S.E = E
 
                 # ---- F. day end: ATR, tiers reached, current tier ----------------------------
                 if k == P.spd - 1:
@@ -1187,7 +1228,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                                 finite = False
                         else:
                             m.s2 += (rr * rr - m.s2) * WILDER_W
-                            m.sq = sqrt(m.s2)
+                            m.sq_ok = 0         # sqrt(s2) when an ATR stop needs it (mkt_sq)
                         m.lclose = m.logp
                         if corr_on:
                             S.ring[i * W + (day - 1) % W] = rr
@@ -1199,8 +1240,8 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                     for j in range(K):
                         if O.tier_day[p * K + j] < 0 and E >= P.tier_reach[j]:
                             O.tier_day[p * K + j] = <int32_t>day
-                    S.tier[p] = next_tier(P, S.tier[p], E)
-                    O.regime_days[S.regime[p]] += 1
+                    S.tier = next_tier(P, S.tier, E)
+                    O.regime_days[S.regime] += 1
                     if record:
                         O.equity[p * ND1 + day] = E
                     if corr_on:
@@ -1213,14 +1254,17 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                                 O.corr_flagged[p] += 1
 
             # ---- horizon: close what is open at the last price, no slippage -----------------
-            if S.alive[p]:
+            if S.alive:
                 liquidate(P, O, &S, p, T - 1, False)
-                track_drawdown(O, &S, p, S.cash[p])
-                O.final_equity[p] = S.cash[p]
-                O.peak_equity[p] = S.peak[p]
+                track_drawdown(O, &S, p, S.cash)
+                O.final_equity[p] = S.cash
+                O.peak_equity[p] = S.peak
+            O.max_dd[p] = S.max_dd
+            O.trades[p] = S.trades
+            O.wins[p] = S.wins
+            O.skipped[p] = S.skipped
 
-    free(S.alive); free(S.cash); free(S.peak); free(S.E); free(S.regime); free(S.tier)
-    free(S.mk); free(S.mc); free(S.z); free(S.u_exit); free(S.u_dir)
+    free(S.mk); free(S.mc); free(S.z); free(S.xa); free(S.xc); free(S.da); free(S.dc)
     free(S.u_gap); free(S.z_gap)
     free(S.ring); free(S.flag); free(S.mflag); free(S.cmean); free(S.csxx); free(S.seq)
     return status

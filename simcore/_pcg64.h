@@ -128,4 +128,36 @@ static inline void simrisk_pcg64_bitgen(simrisk_pcg64 *r, bitgen_t *bg)
     bg->next_raw = simrisk_pcg64_bg_next64;
 }
 
+/* Draws taken only where used. A step draws a fixed count k of numbers from a stream (one
+   per market), whether or not each is used; the kernel keeps the stream's state s0 at the
+   step's start, moves the stream on by k in one affine map, and computes the i-th number
+   (i = 1 .. k) only where it is needed, from s0 and the jump by i: the same numbers as drawing
+   them in turn. */
+static inline simrisk_u128 simrisk_pcg64_get_state(const simrisk_pcg64 *r)
+{
+    return r->state;
+}
+
+/* (a, c) of the jump by k draws of stream r (its increment; the state is not used) */
+static inline void simrisk_pcg64_steps(const simrisk_pcg64 *r, uint64_t k, simrisk_u128 *a,
+                                       simrisk_u128 *c)
+{
+    simrisk_pcg64_jump((simrisk_u128)k, r->inc, a, c);
+}
+
+static inline void simrisk_pcg64_affine(simrisk_pcg64 *r, simrisk_u128 a, simrisk_u128 c)
+{
+    r->state = a * r->state + c;
+}
+
+/* the double simrisk_pcg64_double returns as the i-th draw after state s0, (a, c) the jump by i */
+static inline double simrisk_pcg64_double_from(simrisk_u128 s0, simrisk_u128 a, simrisk_u128 c)
+{
+    simrisk_u128 s = a * s0 + c;
+    uint64_t v = ((uint64_t)(s >> 64)) ^ (uint64_t)s;
+    unsigned rot = (unsigned)(s >> 122);
+    uint64_t x = (v >> rot) | (v << ((-rot) & 63));
+    return (double)(x >> 11) * (1.0 / 9007199254740992.0);
+}
+
 #endif /* SIMCORE_PCG64_H */

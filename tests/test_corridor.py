@@ -235,6 +235,42 @@ def test_one_barrier_in_reach_decides_as_the_one_barrier_rule(fn):
     assert same_cases > 1000 and differ > 20
 
 
+def test_kernel_decides_as_the_twin_at_the_thresholds():
+    """The kernel skips exp() where a bound on -ln(u) (u's exponent and top mantissa bits)
+    already decides a test; at u right at the thresholds exp(-q) and 1 - exp(-q), and at the
+    edges of the bound's mantissa bins, its decisions are the twin's, bit for bit."""
+    rng = np.random.default_rng(11)
+    n = 0
+    for _ in range(30000):
+        s = int(rng.choice((-1, 1)))
+        v = 10.0 ** rng.uniform(-6, -2)
+        sd = math.sqrt(v)
+        x0 = float(rng.uniform(-1.0, 1.0))
+        lstop = x0 - s * sd * rng.uniform(0.05, 4.0)
+        ltarget = x0 + s * sd * rng.uniform(0.05, 8.0)
+        x1 = x0 + sd * rng.standard_normal()
+        has_stop, has_target = bool(rng.random() < 0.85), bool(rng.random() < 0.85)
+        qs = 2.0 * (s * (x0 - lstop)) * (s * (x1 - lstop)) / v
+        qt = 2.0 * (s * (ltarget - x0)) * (s * (ltarget - x1)) / v
+        k = int(rng.integers(-4, 5)) * 2.0 ** -52
+        mode = int(rng.integers(3))
+        if mode == 0 and 0.0 < qs < BRIDGE_QMAX:
+            u = math.exp(-qs) * (1.0 + k)
+        elif mode == 1 and 0.0 < qt < BRIDGE_QMAX:
+            u = 1.0 - math.exp(-qt) * (1.0 + k)
+        else:                           # the edge of a mantissa bin: (1 + j/256) 2^e
+            u = (1.0 + int(rng.integers(256)) / 256.0) * 2.0 ** int(rng.integers(-30, 0)) * (1.0 + k)
+            if rng.random() < 0.5:
+                u = 1.0 - u
+        u = math.floor(u * 2.0 ** 53) / 2.0 ** 53       # on the uniforms' grid
+        if not 0.0 <= u < 1.0:
+            continue
+        n += 1
+        args = (s, x0, x1, has_stop, lstop, has_target, ltarget, v, u)
+        assert _kernel.step_exit(*args) == _kernel_python.exit_decision(*args), args
+    assert n > 25000
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. the martingale trade through the engine, at any time grid
 # ---------------------------------------------------------------------------------------------
