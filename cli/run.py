@@ -32,6 +32,7 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
     """Simulate FILE's plan: ruin, tier times, margin calls, drawdown, final equity."""
     from simcore import api
     from simcore._files import atomic_path
+    from simcore.errors import ScenarioError
 
     check_backend(backend, scheduler)
     dest = None
@@ -39,11 +40,10 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
         dest = check_output(equity_file, force=force, suffixes=(".npy",),
                             option="--save-equity")
     if models is not None:
-        from simcore.models import parse_models
         try:
-            parse_models(models)
-        except ValueError as e:
-            raise BadInput(f"--model: {e}") from None
+            model_list = api.check_models(models)
+        except ScenarioError as e:
+            raise BadInput(str(e)) from None
         for opt, given in (("--save-equity", equity_file), ("--report", report_file),
                            ("--plot", plot_dir), ("--csv", csv_file)):
             if given is not None:
@@ -51,7 +51,7 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
     outputs = check_report_opts(report_file, plot_dir, csv_file, force=force, kind="run")
     spec = load(file, horizon)
     if models is not None:
-        return _run_models(spec, models, paths, seed, jobs, as_json)
+        return _run_models(spec, model_list, paths, seed, jobs, backend, scheduler, as_json)
     given = paths is not None
     paths = history_paths(spec.compiled, spec.paths if paths is None else paths, given)
     seed = spec.seed if seed is None else seed
@@ -80,18 +80,27 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
         click.echo(outputs.written(summary).removeprefix("\n"), nl=False)
 
 
-def _run_models(spec, models, paths, seed, jobs, as_json):
-    """``--model``: the plan under each price model, side by side (simcore.api.compare_models)."""
+def _run_models(spec, model_list, paths, seed, jobs, backend, scheduler, as_json):
+    """``--model``: the plan under each price model, side by side (simcore.api.run_compare)."""
     from simcore import api
     from simcore.errors import ScenarioError
     from simcore.models import format_models
 
-    show_warnings(spec)
+    given = paths is not None
+    paths = spec.paths if paths is None else paths
+    seed = spec.seed if seed is None else seed
     try:
-        res = api.compare_models(spec, models, paths=paths, seed=seed, jobs=jobs)
+        counts = api.check_compare(spec, model_list, paths)
     except ScenarioError as e:
         raise BadInput(str(e)) from None
+    preflight(spec.compiled, max(counts.values()), jobs, runs=len(model_list),
+              paths_given=given)
+    show_warnings(spec)
+    with Progress(sum(counts.values()), progress_wanted(as_json), "models") as progress:
+        res = api.run_compare(spec, model_list, paths, seed, jobs=jobs, backend=backend,
+                              scheduler=scheduler, progress=progress)
     if as_json:
-        dump_json({"models": res})
+        dump_json({"models": res, "version": res[model_list[0]]["version"],
+                   "warnings": spec.warnings})
     else:
         click.echo(format_models(res))

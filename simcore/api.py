@@ -31,6 +31,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, S
                     TypeVar, Union)
 
 from ._json import finite_json
+from ._plan import HIST_OFF, HIST_REPLAY
 from ._version import __version__
 from .errors import ScenarioError
 
@@ -590,39 +591,74 @@ def plan_paths(spec: PlanSpec, paths: int) -> int:
 def refuse_gbm_stress(spec: PlanSpec, option: str) -> None:
     """Spikes, volatility multipliers and fat tails stress the GBM price model; on a plan
     whose prices are real history (``history:``) they mean nothing: ScenarioError."""
-    if spec.compiled.hist_mode != 0:
+    if spec.compiled.hist_mode != HIST_OFF:
         raise ScenarioError(option, "stresses the GBM price model (spike, vol-mult, tails); "
                                     "this plan's prices are real history (history:); use "
                                     "--review, or run the GBM plan")
+
+
+def check_models(models: Union[str, Sequence[str]]) -> list[str]:
+    """``--model``: ``"gbm,bootstrap,replay"`` or a list of those names -> the list;
+    ScenarioError naming --model."""
+    from .models import parse_models
+    try:
+        return parse_models(models if isinstance(models, str) else ",".join(models))
+    except ValueError as e:
+        raise ScenarioError("--model", str(e)) from None
+
+
+def check_compare(spec: PlanSpec, model_list: Sequence[str], paths: int) -> dict[str, int]:
+    """Before any work: the plan has ``history:``, and a replay column fits its history.
+    Returns each model's number of paths (replay: one per start date)."""
+    from .build import build_plan
+    from .models import scenario_for
+    if spec.scenario.history is None:
+        raise ScenarioError("--model", "needs a plan with a history: key (docs/history.md)")
+    counts = {m: paths for m in model_list}
+    if "replay" in model_list:
+        replay = spec.compiled
+        if replay.hist_mode != HIST_REPLAY:
+            try:
+                replay = build_plan(scenario_for(spec.scenario, "replay"))  # too short: now
+            except ScenarioError as e:
+                raise ScenarioError("--model", str(e)) from None
+        counts["replay"] = int(replay.hist_nstart)
+    return counts
+
+
+def run_compare(spec: PlanSpec, model_list: Sequence[str], paths: int, seed: int, *,
+                jobs: Optional[int] = 0, backend: str = "threads",
+                scheduler: Optional[str] = None, progress: Progress = None) -> dict[str, Any]:
+    """Run checked models (:func:`check_models`, :func:`check_compare`): ``{model: summary}``,
+    each summary the ``--json`` of a run with its ``version`` and ``warnings``."""
+    from .models import run_models
+    try:
+        res = run_models(spec.scenario, model_list, paths=paths, seed=seed, jobs=jobs,
+                         backend=backend, scheduler=scheduler, progress=progress)
+    except ScenarioError as e:
+        raise ScenarioError("--model", str(e)) from None
+    for summary in res.values():
+        summary.setdefault("version", __version__)
+        summary.setdefault("warnings", spec.warnings)
+    return res
 
 
 @_python_names
 def compare_models(plan: PlanSource, models: Union[str, Sequence[str]] = "gbm,bootstrap,replay",
                    *, paths: Optional[int] = None, seed: Optional[int] = None,
                    horizon: Optional[int] = None, jobs: Optional[int] = 0,
+                   backend: str = "threads", scheduler: Optional[str] = None,
                    progress: Progress = None) -> dict[str, Any]:
     """``simrisk run --model``: a plan with ``history:`` under each price model (``gbm`` with
     vol and correlation calibrated from the same history, ``bootstrap``, ``replay``), as
     ``{model: summary}`` (each the ``--json`` of a run). docs/history.md."""
-    from .build import build_plan
-    from .models import parse_models, run_models, scenario_for
-
-    try:
-        model_list = parse_models(models if isinstance(models, str) else ",".join(models))
-    except ValueError as e:
-        raise ScenarioError("--model", str(e)) from None
+    model_list = check_models(models)
     spec, _, seed = _prepare(plan, 1, seed, horizon)
-    scenario = spec.scenario
     paths = spec.paths if paths is None else _whole("paths", paths, 1)
-    if scenario.history is None:
-        raise ScenarioError("--model", "needs a plan with a history: key (docs/history.md)")
-    if "replay" in model_list and spec.compiled.hist_mode != 1:
-        build_plan(scenario_for(scenario, "replay"))    # a history too short is refused now
-    try:
-        return run_models(scenario, model_list, paths=paths, seed=seed, jobs=jobs,
-                          progress=progress)
-    except ScenarioError as e:
-        raise ScenarioError("--model", str(e)) from None
+    _check_backend(backend, scheduler)
+    check_compare(spec, model_list, paths)
+    return run_compare(spec, model_list, paths, seed, jobs=jobs, backend=backend,
+                       scheduler=scheduler, progress=progress)
 
 
 def _check_backend(backend: str, scheduler: Optional[str]) -> None:
@@ -662,7 +698,6 @@ def run(plan: PlanSource, *, paths: Optional[int] = None, seed: Optional[int] = 
     from .metrics import summarize
     from .runner import simulate
 
-    from ._plan import HIST_REPLAY
     if equity_paths and spec.compiled.hist_mode == HIST_REPLAY:
         equity_paths = paths      # replay: the fan reads every window (one per start date)
     out = simulate(spec.compiled, paths, seed, jobs=jobs, progress=progress, backend=backend,
@@ -783,6 +818,12 @@ def stress_rows(spec: PlanSpec, *, spike: Sequence[float] = (), adverse: bool = 
         check_stressed(plan, r, where[id(r)])
     if reviews is not None and len(plan.market_names) < 2:
         raise ScenarioError("--review", "the correlation review needs at least two markets")
+    if reviews is not None and plan.hist_mode == HIST_REPLAY:
+        # replay's paths are overlapping windows of one history: the paired intervals of a
+        # stress table assume independent paths and would be several times too narrow
+        raise ScenarioError("--review", "replay's paths are overlapping windows of one "
+                                        "history, for which paired intervals would be far too "
+                                        "narrow; compare reviews on history.mode: bootstrap")
     return rows
 
 
@@ -847,7 +888,7 @@ def size_targets(spec: PlanSpec, *, max_ruin: Optional[float] = None,
     name the command line's options, ``--max-ruin``)."""
     from .sizing import check_search, make_targets
 
-    if spec.compiled.hist_mode == 1:
+    if spec.compiled.hist_mode == HIST_REPLAY:
         raise ScenarioError("history.mode", "replay has a fixed set of paths (one per start "
                                             "date); size capital on mode: bootstrap")
     targets = make_targets(spec.compiled, max_ruin=max_ruin, reach=reach,

@@ -51,9 +51,12 @@ def check_plot_dir(folder, names, *, force: bool, option: str = "--plot") -> pat
     if p.exists() and not p.is_dir():
         raise ScenarioError(option, f"{text} is a file (give a folder)")
     if not p.exists():
+        from ._files import _can_create_in
         parent = p.parent if str(p.parent) else pathlib.Path(".")
         if not parent.is_dir():
             raise ScenarioError(option, f"folder {parent} does not exist")
+        if not _can_create_in(parent):
+            raise ScenarioError(option, f"cannot create a folder in {parent}")
         return p                                  # made at write time; nothing to overwrite
     for n in names:
         check_destination(p / n, force=force, suffixes=(".png",), option=option)
@@ -484,6 +487,11 @@ class Outputs:
         if csv_file is not None:
             csv_p = check_destination(csv_file, force=force, suffixes=(".csv",),
                                       option="--csv")
+        if plot is not None:
+            for other, opt in ((report, "--report"), (csv_p, "--csv")):
+                if other is not None and other.resolve() == plot.resolve():
+                    raise ScenarioError("--plot", f"{plot_dir} is also the {opt} file (give "
+                                                  "another folder)")
         return cls(report, plot, csv_p, kind)
 
     @staticmethod

@@ -585,3 +585,16 @@ def test_model_table_has_each_tier_above_the_capital():
 def json_copy(d):
     import json
     return json.loads(json.dumps(d))
+
+
+def test_review_stress_refused_on_replay():
+    """Replay's paths are overlapping windows of one history: a stress table's paired
+    intervals (which assume independent paths) would be far too narrow, so --review on a
+    replay plan is refused (bootstrap is the way to compare reviews on history)."""
+    import os
+    import simcore
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    plan = simcore.load(os.path.join(root, "scenarios", "history_article.yaml")).replace(
+        **{"history.mode": "replay", "horizon_days": 100})
+    with pytest.raises(ScenarioError, match=r"^review: replay's paths are overlapping"):
+        simcore.stress_test(plan, review="off,21")

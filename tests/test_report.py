@@ -308,9 +308,25 @@ def test_bad_destinations_are_bad_options(tmp_path):
     for args, opt in ((["--report", tmp_path / "x.txt"], "--report"),
                       (["--csv", tmp_path / "no" / "x.csv"], "--csv"),
                       (["--plot", tmp_path / "no" / "deeper"], "--plot"),
-                      (["--plot", tmp_path / "s.yaml"], "--plot")):
+                      (["--plot", tmp_path / "s.yaml"], "--plot"),
+                      (["--report", tmp_path / "same.html", "--plot", tmp_path / "same.html"],
+                       "--plot"),
+                      (["--csv", tmp_path / "same.csv", "--plot", tmp_path / "same.csv"],
+                       "--plot")):
         r = invoke("run", f, *args)
         assert r.exit_code == 2 and r.stdout == "" and opt in r.stderr, r.output
+    assert not (tmp_path / "same.html").exists() and not (tmp_path / "same.csv").exists()
+
+
+def test_a_plot_folder_that_cannot_be_made_is_refused_before_any_work(tmp_path, monkeypatch):
+    """--plot NEWDIR in a parent where nothing can be created: one line, exit 2, before the
+    run (not a traceback after it)."""
+    import simcore._files as files
+    f = write(tmp_path, STRESS_SMALL)
+    monkeypatch.setattr(files, "_can_create_in", lambda folder: False)
+    r = invoke("run", f, "--plot", tmp_path / "newdir")
+    assert r.exit_code == 2 and "--plot: cannot create a folder in" in r.stderr, r.output
+    assert not (tmp_path / "newdir").exists()
 
 
 @pytest.mark.parametrize("cmd, opt", [("run", "--report"), ("run", "--plot"),
