@@ -352,11 +352,12 @@ def _run_tables(s: dict) -> str:
     return t1 + t2 + t3 + t4 + t5
 
 
-def run_report(d, meta: dict) -> str:
-    """The HTML page of a run (``d`` a :class:`~simcore.figures.RunData`)."""
+def run_report(d, meta: dict, figs: Optional[dict] = None) -> str:
+    """The HTML page of a run (``d`` a :class:`~simcore.figures.RunData`; ``figs`` its
+    figures if already drawn)."""
     from .figures import FAN_PATHS, quantile_rank_error, run_figures
     s = d.summary
-    figs = run_figures(d)
+    figs = run_figures(d) if figs is None else figs
     m = d.equity.shape[0]
     e = quantile_rank_error(m, 0.05)
     caps = {
@@ -383,7 +384,7 @@ def run_report(d, meta: dict) -> str:
                  sections)
 
 
-def stress_report(result: dict, meta: dict) -> str:
+def stress_report(result: dict, meta: dict, figs: Optional[dict] = None) -> str:
     from .figures import stress_figures
     from .stress import next_tier_index
     k = next_tier_index(result)
@@ -417,7 +418,7 @@ def stress_report(result: dict, meta: dict) -> str:
                    cls="left")
     cap = ("Each stress row's difference from the base case in P(ruin), in P(reach the next "
            "tier) and in p5 final equity, with paired 95% intervals (common random numbers).")
-    figs = stress_figures(result)
+    figs = stress_figures(result) if figs is None else figs
     meta = _table_meta(meta, result, "capital")
     sections = [("Table", _table(head, rows) + descr),
                 ("Figures", "".join(_img(f, cap, cap) for f in figs.values()))]
@@ -521,9 +522,9 @@ class Outputs:
                 else None}
 
     def write_run(self, plan, out, summary: dict, command: str = "", scenario=None) -> dict:
-        """After ``simrisk run``: the CSV, the figures, the page. Returns the JSON keys
-        ``version`` and ``warnings`` (always) and ``report``, ``plot_files``, ``csv``."""
-        keys = self._ident(plan)
+        """After ``simrisk run``: the CSV, the figures, the page (the figures drawn once for
+        both). Returns the JSON keys ``report``, ``plot_files``, ``csv`` of what it wrote."""
+        keys = {}
         if self.csv is not None:
             write_csv(out, self.csv)
             keys["csv"] = str(self.csv)
@@ -531,36 +532,34 @@ class Outputs:
             return keys
         from .figures import run_data, run_figures
         d = run_data(plan, out, summary)
+        figs = run_figures(d)
         if self.plot_dir is not None:
-            keys["plot_files"] = write_plot_dir(self.plot_dir, run_figures(d))
+            keys["plot_files"] = write_plot_dir(self.plot_dir, figs)
         if self.report is not None:
             meta = self._meta(command, scenario, plan, summary["seed"], summary["paths"])
-            write_text(self.report, run_report(d, meta))
+            write_text(self.report, run_report(d, meta, figs))
             keys["report"] = str(self.report)
         return keys
 
-    @staticmethod
-    def _ident(plan) -> dict:
-        from ._version import __version__
-        return {"version": __version__, "warnings": list(plan.extras.get("warnings", ()))}
-
     def write_stress(self, result: dict, plan, command: str = "", scenario=None) -> dict:
-        """After ``simrisk stress``: figures and page; JSON keys ``version``, ``warnings``
-        (always), ``report``, ``plot_files``."""
-        keys = self._ident(plan)
+        """After ``simrisk stress``: figures and page (drawn once for both); JSON keys
+        ``report``, ``plot_files``."""
+        keys = {}
+        if self.report is None and self.plot_dir is None:
+            return keys
+        from .figures import stress_figures
+        figs = stress_figures(result)
         if self.plot_dir is not None:
-            from .figures import stress_figures
-            keys["plot_files"] = write_plot_dir(self.plot_dir, stress_figures(result))
+            keys["plot_files"] = write_plot_dir(self.plot_dir, figs)
         if self.report is not None:
             meta = self._meta(command, scenario, plan, result["seed"], result["paths"])
-            write_text(self.report, stress_report(result, meta))
+            write_text(self.report, stress_report(result, meta, figs))
             keys["report"] = str(self.report)
         return keys
 
     def write_size(self, res: dict, plan, command: str = "", scenario=None) -> dict:
-        """After ``simrisk size``: the page; JSON keys ``version``, ``warnings`` (always) and
-        ``report``."""
-        keys = self._ident(plan)
+        """After ``simrisk size``: the page; JSON key ``report``."""
+        keys = {}
         if self.report is not None:
             meta = self._meta(command, scenario, plan, res["seed"], res["paths"])
             write_text(self.report, size_report(res, meta))
