@@ -222,8 +222,17 @@ def run_stress(plan: Plan, stresses: Sequence[Stress], paths: int, seed: int, *,
 
 # ---- the correlation review under stress (issue 13) ------------------------------------------
 
+def _review_defaults() -> dict:
+    """The review settings ``--review N`` uses on a plan without ``rules.correlation_review``:
+    the plan key's own defaults (window, limit) and ``scale_risk: 0.5``."""
+    from .scenario import CorrelationReviewSpec
+    f = CorrelationReviewSpec.model_fields
+    return {"window_days": f["window_days"].default, "limit": f["limit"].default,
+            "scale_risk": 0.5}
+
+
 #: review settings used when ``--review N`` meets a plan without ``rules.correlation_review``
-REVIEW_DEFAULTS = {"window_days": 63, "limit": 0.8, "scale_risk": 0.5}
+REVIEW_DEFAULTS = _review_defaults()
 
 
 def review_label(every: Optional[int]) -> str:
@@ -234,8 +243,8 @@ def with_review(plan: Plan, every: Optional[int]) -> Plan:
     """``plan`` with its correlation review removed (``every`` None) or held every ``every``
     days: the plan's other review settings, or REVIEW_DEFAULTS if it has none."""
     if every is None:
-        return plan.with_(corr_action=CORR_OFF, corr_every=0, corr_window=0, corr_limit=0.8,
-                          corr_scale=1.0)
+        from .build import review_fields
+        return plan.with_(**review_fields(None))
     if plan.corr_action == CORR_OFF:
         return plan.with_(corr_action=CORR_SCALE, corr_every=int(every),
                           corr_window=REVIEW_DEFAULTS["window_days"],
@@ -252,6 +261,7 @@ def run_review_stress(plan: Plan, reviews: Sequence[Optional[int]], stresses: Se
     numbers, so every row sees the same shocks). Each row's ``vs_base`` is its paired difference
     from the *first* review setting under the same stress (e.g. ``off``): what the review buys
     in that market. Rows are grouped by stress, calm first."""
+    from .metrics import _review_summary
     from .runner import simulate
 
     rows = []
@@ -267,13 +277,12 @@ def run_review_stress(plan: Plan, reviews: Sequence[Optional[int]], stresses: Se
             if ref is None:
                 ref = out
             cond = "calm" if st.is_base() else st.name
+            rs = _review_summary(rplan, out, paths) if every is not None else {}
             row.update(name=f"{review_label(every)}, {cond}",
                        stress="base" if st.is_base() else st.describe(),
                        review=None if every is None else int(every),
-                       review_share_flagged=(float(out.corr_flagged.sum() / out.corr_reviews.sum())
-                                             if out.corr_reviews.sum() else None),
-                       review_days_flagged_per_path=(float(out.corr_days.mean())
-                                                     if every is not None else None))
+                       review_share_flagged=rs.get("share_flagged"),
+                       review_days_flagged_per_path=rs.get("days_flagged_per_path"))
             rows.append(row)
     return {"paths": paths, "seed": seed, "horizon_days": plan.n_days,
             "capital": plan.capital, "name": plan.extras.get("name"), "rows": rows,
