@@ -19,6 +19,8 @@ from typing import Optional
 
 import numpy as np
 
+from .metrics import Z95   # the 95% normal quantile (one definition)
+
 #: paths whose day-end equity the fan chart uses (the first ones of the run)
 FAN_PATHS = 2048
 #: the fan chart's percentiles
@@ -27,7 +29,6 @@ FAN_PERCENTILES = (5, 25, 50, 75, 95)
 FAN_SAMPLES = 5
 FIGSIZE = (8.0, 4.5)      # inches
 DPI = 100                 # -> 800 x 450 pixels
-Z95 = 1.959963984540054
 
 STYLE = {
     "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 7.5,

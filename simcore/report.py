@@ -22,6 +22,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import ScenarioError
+from .metrics import _money, _pct   # dollars and percentages as the text tables write them
 
 __all__ = ["need_matplotlib", "check_plot_dir", "write_plot_dir", "write_csv", "csv_header",
            "run_report", "stress_report", "size_report", "write_text", "run_narrative",
@@ -125,17 +126,8 @@ def write_csv(out, path, chunk: int = 65536) -> int:
 
 # ---- words ----------------------------------------------------------------------------------
 
-def _money(x) -> str:
-    if x is None:
-        return "-"
-    return f"-${-x:,.0f}" if x < 0 else f"${x:,.0f}"
-
-
-def _pct(x, digits: int = 2) -> str:
-    return "-" if x is None else f"{100 * x:.{digits}f}%"
-
-
 def _ci(ci, digits: int = 2) -> str:
+    """An interval in running text: ``0.05-0.18%`` (the tables' form is metrics._ci)."""
     if not ci or ci[0] is None:
         return "-"
     return f"{100 * ci[0]:.{digits}f}-{100 * ci[1]:.{digits}f}%"
