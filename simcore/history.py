@@ -25,6 +25,7 @@ holds (``N // horizon_days``): the honest sample size of a replay.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -126,6 +127,26 @@ def resolve_file(plan_source: str, path: str) -> Path:
     return Path(plan_source).parent / p
 
 
+_BARS_CACHE: dict = {}
+
+
+def _read_bars_once(path, read_bars):
+    """``read_bars(path)``, read once per file as it is on disk (keyed by its resolved path,
+    size and modification time): a plan is validated again by every ``replace``, ``--horizon``
+    and ``--model`` column, and parsing the CSV is most of what that costs. The Bars are not
+    modified by their users."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return read_bars(path)                      # its own error names the problem
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    if key not in _BARS_CACHE:
+        if len(_BARS_CACHE) >= 16:
+            _BARS_CACHE.clear()
+        _BARS_CACHE[key] = read_bars(path)
+    return _BARS_CACHE[key]
+
+
 def load_history(spec, markets, plan_source: str, horizon_days: int) -> HistoryData:
     """Read, align and pool the files of a ``history:`` spec for ``markets`` (the plan's
     market names, in order). Raises ScenarioError naming the field."""
@@ -151,7 +172,7 @@ def load_history(spec, markets, plan_source: str, horizon_days: int) -> HistoryD
     for m in markets:
         path = resolve_file(plan_source, files[m])
         try:
-            b = read_bars(path)
+            b = _read_bars_once(path, read_bars)
         except ScenarioError as e:
             raise ScenarioError(f"history.files.{m}", f"{e.field}: {e.problem}") from None
         bars[m] = b

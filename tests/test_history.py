@@ -598,3 +598,24 @@ def test_review_stress_refused_on_replay():
         **{"history.mode": "replay", "horizon_days": 100})
     with pytest.raises(ScenarioError, match=r"^review: replay's paths are overlapping"):
         simcore.stress_test(plan, review="off,21")
+
+
+def test_a_history_file_is_read_once_while_it_is_unchanged(data_dir, monkeypatch):
+    """Every re-validation of a plan (replace, --horizon, each --model column) builds its pool
+    again; the CSV is parsed once while the file is unchanged, and again once it changes."""
+    import os
+    import simcore.calibrate as cal
+    from simcore import history
+    calls = []
+    real = cal.read_bars
+    monkeypatch.setattr(cal, "read_bars", lambda p, **k: calls.append(str(p)) or real(p, **k))
+    history._BARS_CACHE.clear()
+    load(data_dir)
+    for h in (60, 70, 80):
+        load(data_dir, horizon_days=h)
+    assert len(calls) == 1
+    csv = data_dir / "sp500.csv"
+    st = csv.stat()
+    os.utime(csv, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))     # the file changed
+    load(data_dir)
+    assert len(calls) == 2
