@@ -212,6 +212,22 @@ cdef inline double mkt_price(Mkt *m) noexcept nogil:
     return m.pref
 
 
+cdef inline void settle_exit(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_ssize_t i,
+                             Mkt *m, int hit, Py_ssize_t t) noexcept nogil:
+    """An open trade's exit decision carried out (the twin's ``settle_exit``): the time stop
+    where neither level was hit, then the fill -- a stop less slippage, the target, or the
+    step's price less slippage for a time exit."""
+    cdef int s = m.pdir
+    if hit == 0 and P.max_hold[i] > 0 and m.held >= P.max_hold[i]:
+        hit = EXIT_TIME
+    if hit == EXIT_STOP:
+        close_pos(P, O, S, p, i, m.stop - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
+    elif hit == EXIT_TARGET:
+        close_pos(P, O, S, p, i, m.target, hit, t)
+    elif hit == EXIT_TIME:
+        close_pos(P, O, S, p, i, mkt_price(m) - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
+
+
 cdef inline double mkt_sq(Mkt *m) noexcept nogil:
     """sqrt(m.s2), the ATR's daily volatility, computed at most once per update of s2."""
     if not m.sq_ok:
@@ -892,14 +908,7 @@ cdef inline void hist_day(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_ss
         hit = bar_exit(s, m.x0, xh, xl, xc, m.has_stop, m.lstop, m.has_target, m.ltarget,
                        P.hist_pvar[idx * M + i], simrisk_pcg64_double_from(S.x0s, S.xa[i], S.xc[i]),
                        P.hist_order)
-        if hit == 0 and P.max_hold[i] > 0 and m.held >= P.max_hold[i]:
-            hit = EXIT_TIME
-        if hit == EXIT_STOP:
-            close_pos(P, O, S, p, i, m.stop - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
-        elif hit == EXIT_TARGET:
-            close_pos(P, O, S, p, i, m.target, hit, t)
-        elif hit == EXIT_TIME:
-            close_pos(P, O, S, p, i, mkt_price(m) - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
+        settle_exit(P, O, S, p, i, m, hit, t)
 
 
 cdef enum:
@@ -1169,14 +1178,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                         hit = exit_decision(s, m.x0, m.logp, m.has_stop, m.lstop, m.has_target,
                                             m.ltarget, v,
                                             simrisk_pcg64_double_from(S.x0s, S.xa[i], S.xc[i]))
-                        if hit == 0 and P.max_hold[i] > 0 and m.held >= P.max_hold[i]:
-                            hit = EXIT_TIME
-                        if hit == EXIT_STOP:
-                            close_pos(P, O, &S, p, i, m.stop - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
-                        elif hit == EXIT_TARGET:
-                            close_pos(P, O, &S, p, i, m.target, hit, t)
-                        elif hit == EXIT_TIME:
-                            close_pos(P, O, &S, p, i, mkt_price(m) - s * (P.slip_ticks * P.tick[m.pc]), hit, t)
+                        settle_exit(P, O, &S, p, i, m, hit, t)
 
                 # ---- E. margin call, peak and drawdown, ruin ---------------------------------
                 E = S.cash

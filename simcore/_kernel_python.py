@@ -202,6 +202,21 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
             on_event("exit", path=p, market=i, step=t, how=kind, fill=fill, pnl=pnl, R=R,
                      contracts=nq)
 
+    def settle_exit(p, i, hit, t):
+        """An open trade's exit decision carried out (the kernel's ``settle_exit``): the time
+        stop where neither level was hit, then the fill -- a stop less slippage, the target, or
+        the step's price less slippage for a time exit."""
+        q = pos[p][i]
+        s = q["dir"]
+        if hit == 0 and plan.max_hold[i] > 0 and q["held"] >= plan.max_hold[i]:
+            hit = EXIT_TIME
+        if hit == EXIT_STOP:
+            close(p, i, q["stop"] - s * (slip_ticks * tick[q["c"]]), hit, t)
+        elif hit == EXIT_TARGET:
+            close(p, i, q["target"], hit, t)
+        elif hit == EXIT_TIME:
+            close(p, i, price[p][i] - s * (slip_ticks * tick[q["c"]]), hit, t)
+
     def equity(p):
         E = cash[p]
         for i in range(M):
@@ -380,14 +395,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
             hit = bar_exit(s, xo[i], xh, xl, xc, q["has_stop"], q["lstop"], q["has_target"],
                            q["ltarget"], float(plan.hist_pvar[idx, i]), u_exit[i],
                            plan.hist_order)
-            if hit == 0 and plan.max_hold[i] > 0 and q["held"] >= plan.max_hold[i]:
-                hit = EXIT_TIME
-            if hit == EXIT_STOP:
-                close(p, i, q["stop"] - s * (slip_ticks * tick[q["c"]]), hit, t)
-            elif hit == EXIT_TARGET:
-                close(p, i, q["target"], hit, t)
-            elif hit == EXIT_TIME:
-                close(p, i, price[p][i] - s * (slip_ticks * tick[q["c"]]), hit, t)
+            settle_exit(p, i, hit, t)
 
     for p in range(n):
         # ---- this path's own streams: the block's, advanced by p * 2^64 draws ---------------
@@ -488,14 +496,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                     v = sig * sig * dt
                     hit = exit_decision(s, x0[i], logp[p][i], q["has_stop"], q["lstop"],
                                         q["has_target"], q["ltarget"], v, u_exit[i])
-                    if hit == 0 and plan.max_hold[i] > 0 and q["held"] >= plan.max_hold[i]:
-                        hit = EXIT_TIME
-                    if hit == EXIT_STOP:
-                        close(p, i, q["stop"] - s * (slip_ticks * tick[q["c"]]), hit, t)
-                    elif hit == EXIT_TARGET:
-                        close(p, i, q["target"], hit, t)
-                    elif hit == EXIT_TIME:
-                        close(p, i, price[p][i] - s * (slip_ticks * tick[q["c"]]), hit, t)
+                    settle_exit(p, i, hit, t)
 
             # ---- E. margin call, peak and drawdown, ruin ------------------------------------
             E = equity(p)
