@@ -189,3 +189,13 @@ def two_market_plan(**top) -> dict:
     d = copy.deepcopy(TWO_MARKET)
     d.update(top)
     return d
+
+
+def assert_identical(a, b) -> None:
+    """Two BlockOutputs hold the same numbers, field by field (dtype, shape and every bit):
+    kernel against twin, one run against another."""
+    from simcore._plan import BlockOutput
+    for f in BlockOutput.PER_PATH + BlockOutput.PER_BLOCK:
+        x, y = getattr(a, f), getattr(b, f)
+        assert x.dtype == y.dtype and x.shape == y.shape, f
+        np.testing.assert_array_equal(x, y, err_msg=f"field {f}")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from plan_factory import make_plan, random_plan, streams
+from plan_factory import make_plan, random_plan, streams, assert_identical
 from simcore import _kernel, _kernel_python, runner
 from simcore._kernel_python import path_stream
 from simcore._plan import (BLOCK_SIZE, CORR_OFF, CORR_ONE_PER_PAIR, CORR_SCALE, SKIP_CORR,
@@ -41,13 +41,6 @@ def run_twin(plan, n, seed, record=False):
     _kernel_python.simulate_block(plan, streams(seed), out,
                                   on_event=lambda kind, **kw: events.append((kind, kw)))
     return out, events
-
-
-def assert_identical(a, b):
-    for f in FIELDS:
-        x, y = getattr(a, f), getattr(b, f)
-        assert x.dtype == y.dtype and x.shape == y.shape, f
-        np.testing.assert_array_equal(x, y, err_msg=f"field {f}")
 
 
 def two_markets(rho, n_days, **kw):

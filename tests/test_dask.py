@@ -12,20 +12,12 @@ import pytest
 
 import distributed  # noqa: E402,F401  (in the test extra: an ImportError must fail, not skip)
 
-from plan_factory import random_plan
+from plan_factory import random_plan, assert_identical
 from simcore import runner
-from simcore._plan import BLOCK_SIZE, BlockOutput
+from simcore._plan import BLOCK_SIZE
 from simcore.distributed import dask_config
 
-FIELDS = BlockOutput.PER_PATH + BlockOutput.PER_BLOCK
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def assert_same(a, b):
-    for f in FIELDS:
-        x, y = getattr(a, f), getattr(b, f)
-        assert x.dtype == y.dtype and x.shape == y.shape, f
-        np.testing.assert_array_equal(x, y, err_msg=f)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +47,8 @@ def test_dask_equals_local_threads(cluster, seed):
     two = runner.simulate(plan, paths, 77, jobs=2, record_equity=True)
     far = runner.simulate(plan, paths, 77, backend="dask", scheduler=cluster.scheduler_address,
                           record_equity=True)
-    assert_same(one, two)
-    assert_same(one, far)
+    assert_identical(one, two)
+    assert_identical(one, far)
     assert one.trades.sum() > 0
 
 
@@ -73,7 +65,7 @@ def test_dask_example_scenario_summary(cluster):
     done = []
     far = runner.simulate(plan, paths, 7, backend="dask", scheduler=cluster.scheduler_address,
                           progress=done.append)
-    assert_same(local, far)
+    assert_identical(local, far)
     assert sorted(done) == sorted(runner.block_sizes(paths))
     assert summarize(plan, local, paths, 7) == summarize(plan, far, paths, 7)
 
@@ -89,7 +81,7 @@ def test_dask_config_local_cluster():
             joblib.delayed(runner._run_block)(plan, ss, n, False)
             for ss, n in zip(np.random.SeedSequence(1).spawn(2), runner.block_sizes(BLOCK_SIZE + 50)))
     assert client.status == "closed"
-    assert_same(ref, runner.merge(outs))
+    assert_identical(ref, runner.merge(outs))
 
 
 def test_dask_config_rejects_cluster_options_with_an_address(cluster):

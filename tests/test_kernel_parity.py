@@ -6,11 +6,10 @@ the kernel must reproduce it exactly -- integer outputs equal, float outputs equ
 import numpy as np
 import pytest
 
-from plan_factory import make_plan, random_plan, streams
+from plan_factory import make_plan, random_plan, streams, assert_identical
 from simcore import _kernel, _kernel_python
 from simcore._plan import BlockOutput, BOTH, STOP_ATR, STOP_FIXED, TARGET_R
 
-FIELDS = BlockOutput.PER_PATH + BlockOutput.PER_BLOCK
 
 
 def run_both(plan, n, seed, record=True):
@@ -19,13 +18,6 @@ def run_both(plan, n, seed, record=True):
     _kernel.simulate_block(plan, streams(seed), ko)
     _kernel_python.simulate_block(plan, streams(seed), po)
     return ko, po
-
-
-def assert_identical(ko, po):
-    for f in FIELDS:
-        a, b = getattr(ko, f), getattr(po, f)
-        assert a.dtype == b.dtype and a.shape == b.shape, f
-        np.testing.assert_array_equal(a, b, err_msg=f"field {f}")
 
 
 @pytest.mark.parametrize("seed", range(40))

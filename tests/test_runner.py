@@ -3,16 +3,10 @@ only -- not on the number of workers or the order in which blocks run."""
 import numpy as np
 import pytest
 
-from plan_factory import random_plan
+from plan_factory import random_plan, assert_identical
 from simcore import runner
-from simcore._plan import BLOCK_SIZE, BlockOutput
+from simcore._plan import BLOCK_SIZE
 
-FIELDS = BlockOutput.PER_PATH + BlockOutput.PER_BLOCK
-
-
-def assert_same(a, b):
-    for f in FIELDS:
-        np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
 
 
 def test_block_sizes():
@@ -29,7 +23,7 @@ def test_same_results_for_any_number_of_jobs(seed):
     paths = 2 * BLOCK_SIZE + 300
     ref = runner.simulate(plan, paths, 42, jobs=1)
     for jobs in (2, 3):
-        assert_same(ref, runner.simulate(plan, paths, 42, jobs=jobs))
+        assert_identical(ref, runner.simulate(plan, paths, 42, jobs=jobs))
 
 
 def test_same_results_for_any_block_schedule():
@@ -41,7 +35,7 @@ def test_same_results_for_any_block_schedule():
     children = np.random.SeedSequence(9).spawn(len(sizes))
     order = [3, 1, 0, 2]
     done = {b: runner._run_block(plan, children[b], sizes[b], False) for b in order}
-    assert_same(ref, runner.merge([done[b] for b in range(len(sizes))]))
+    assert_identical(ref, runner.merge([done[b] for b in range(len(sizes))]))
 
 
 def test_more_paths_extend_a_run():
