@@ -378,9 +378,9 @@ def run_report(d, meta: dict, figs: Optional[dict] = None) -> str:
 
 def stress_report(result: dict, meta: dict, figs: Optional[dict] = None) -> str:
     from .figures import stress_figures
-    from .stress import next_tier_index
+    from .stress import next_tier_index, reference_label
     k = next_tier_index(result)
-    vs_l = "vs " + result["reference"].split(",")[0] if result.get("reference") else "vs base"
+    vs_l = reference_label(result)
     head = ["stress", "P(ruin)", f"{vs_l}, pp [95% CI]", "P(margin call)"]
     if k is not None:
         head += [f"P(reach {_money(result['rows'][0]['tiers'][k]['at'])})", f"{vs_l}, pp"]

@@ -278,7 +278,7 @@ def run_review_stress(plan: Plan, reviews: Sequence[Optional[int]], stresses: Se
                 ref = out
             cond = "calm" if st.is_base() else st.name
             rs = _review_summary(rplan, out, paths) if every is not None else {}
-            row.update(name=f"{review_label(every)}, {cond}",
+            row.update(name=f"{review_label(every)}, {cond}", condition=cond,
                        stress="base" if st.is_base() else st.describe(),
                        review=None if every is None else int(every),
                        review_share_flagged=rs.get("share_flagged"),
@@ -286,7 +286,13 @@ def run_review_stress(plan: Plan, reviews: Sequence[Optional[int]], stresses: Se
             rows.append(row)
     return {"paths": paths, "seed": seed, "horizon_days": plan.n_days,
             "capital": plan.capital, "name": plan.extras.get("name"), "rows": rows,
-            "reference": f"review {review_label(reviews[0])}, same stress"}
+            "reference": f"review {review_label(reviews[0])}, same stress",
+            "reference_label": f"vs review {review_label(reviews[0])}"}
+
+
+def reference_label(result: dict) -> str:
+    """What a stress table's differences are taken from, as a column label."""
+    return result.get("reference_label") or "vs base"
 
 
 # ---- the human table ---------------------------------------------------------------------
@@ -335,7 +341,7 @@ def format_stress_table(result: dict) -> str:
                     "-" if t["days_median"] is None else str(t["days_median"])]
         row += [_money(r["final_equity_p5"]), _dmoney(vs["final_equity_p5"]) if vs else ""]
         rows.append(row)
-    ref = "vs " + result["reference"].split(",")[0] if result.get("reference") else "vs base"
+    ref = reference_label(result)
     head = ["stress", "P(ruin)", f"{ref}, pp [95% CI]", "P(margin call)",
             f"{ref}, pp [95% CI]"]
     if k is not None:
@@ -354,7 +360,7 @@ def format_stress_table(result: dict) -> str:
         for r in result["rows"]:
             if r["stress"] != "base" and r["stress"] not in seen:
                 seen.add(r["stress"])
-                notes += f"\n  {r['name'].split(', ', 1)[1]}: {r['stress']}"
+                notes += f"\n  {r['condition']}: {r['stress']}"
     else:
         for r in result["rows"][1:]:
             if r["stress"] != r["name"]:
