@@ -63,9 +63,10 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
     targets = api.size_targets(spec, max_ruin=max_ruin, reach=reach,
                                max_margin_call=max_margin_call, min_capital=min_capital,
                                max_capital=max_capital, tolerance=tolerance)
+    given = paths is not None
     paths = spec.paths if paths is None else paths
     seed = spec.seed if seed is None else seed
-    preflight(spec.compiled, paths, jobs, runs=SIZING_RUNS, paths_given=paths != spec.paths,
+    preflight(spec.compiled, paths, jobs, runs=SIZING_RUNS, paths_given=given,
               what="a sizing search")
     show_warnings(spec)
 

@@ -763,6 +763,8 @@ def check_reviews(review: Any) -> Optional[list[Optional[int]]]:
         out.append(n)
     if not out:
         raise ScenarioError("--review", "give at least one setting (e.g. --review off,21,63)")
+    if len(set(out)) != len(out):
+        raise ScenarioError("--review", "a setting is given twice (each one is a row)")
     return out
 
 

@@ -413,6 +413,9 @@ def test_stress_review_rows_are_paired_against_the_first_setting(repo_root, tmp_
     bad = CliRunner().invoke(_cli_main(), ["stress", "scenarios/5k_corr_review.yaml",
                                            "--review", "off,monthly"])
     assert bad.exit_code == 2 and "--review" in bad.output
+    twice = CliRunner().invoke(_cli_main(), ["stress", "scenarios/5k_corr_review.yaml",
+                                             "--review", "off,21,OFF"])
+    assert twice.exit_code == 2 and "--review: a setting is given twice" in twice.output
 
 
 def test_with_review_uses_the_plans_settings_or_the_defaults(repo_root):
