@@ -48,9 +48,14 @@ TESTS = {
     "sizing": ["tests/test_sizing.py", "tests/test_sizing_search.py", "tests/test_tables.py"],
     "stress": ["tests/test_stress.py", "tests/test_stress_rows.py", "tests/test_tables.py"],
     "_kernel_python": ["tests/test_kernel_parity.py", "tests/test_corridor.py",
-                       "tests/test_invariants.py", "tests/test_boundaries.py"],
+                       "tests/test_invariants.py", "tests/test_boundaries.py",
+                       "tests/test_correlation_review.py", "tests/test_history.py"],
     "runner": ["tests/test_runner.py", "tests/test_streams.py", "tests/test_runner_units.py"],
     "limits": ["tests/test_issue9.py"],
+    "history": ["tests/test_history.py"],
+    "models": ["tests/test_history.py"],
+    "api": ["tests/test_api.py"],
+    "report": ["tests/test_report.py"],
 }
 #: functions never mutated (drawing code: checked by eye, not by numbers)
 SKIP_FUNCS = {"plot_sizing"}
