@@ -165,3 +165,11 @@ def test_exit_events_carry_the_kernels_exit_codes():
     _, events = run_both(frozen(0.0, mm=[1000.5], n_days=3), n=1)
     exits = [(kw["step"], kw["how"]) for k, kw in events if k == "exit"]
     assert exits == [(0, 4), (1, 4), (2, 4)]
+
+
+def test_simulate_block_returns_the_output_it_filled():
+    """Both implementations return ``out`` (filled in place), the kernel's contract."""
+    plan = frozen(0.0)
+    for impl in (_kernel, _kernel_python):
+        out = BlockOutput.allocate(plan, 2)
+        assert impl.simulate_block(plan, streams(3), out) is out
