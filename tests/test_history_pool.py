@@ -119,3 +119,31 @@ def test_replay_needs_a_horizon_of_pool_dates(tmp_path, B_, ok):
         with pytest.raises(ScenarioError) as e:
             build_plan(parse_scenario(d, source=src))
         assert e.value.field == "history.files" and "needs at least 20" in e.value.problem
+
+
+def _mbb_by_hand(x, block, n_boot=2000, level=0.95, seed=0):
+    """The documented moving-block bootstrap, with loops: ceil(n / b) blocks of b consecutive
+    values, starts uniform over the n - b + 1 possible (numpy's default_rng(seed), one
+    integers() draw of n_boot x k starts), the first n values kept, their mean; the
+    (1 - level) / 2 and (1 + level) / 2 quantiles of the means."""
+    x = list(map(float, x))
+    n = len(x)
+    b = max(1, min(block, n))
+    k = -(-n // b)
+    starts = np.random.default_rng(seed).integers(0, n - b + 1, size=(n_boot, k))
+    means = []
+    for row in starts:
+        vals = [v for s in row for v in x[s:s + b]][:n]
+        means.append(sum(vals) / n)
+    return list(np.quantile(means, [(1 - level) / 2, (1 + level) / 2]))
+
+
+@pytest.mark.parametrize("n, block", [(2, 1), (7, 3), (10, 4), (9, 20)])
+def test_replay_interval_by_hand(n, block):
+    from simcore.history import replay_interval
+    x = (np.arange(n) % 3 == 0).astype(float) + 0.1 * np.arange(n)
+    got = replay_interval(x, block)
+    np.testing.assert_allclose(got, _mbb_by_hand(x, block), rtol=1e-12)
+    np.testing.assert_allclose(replay_interval(x, block, n_boot=300, level=0.8, seed=5),
+                               _mbb_by_hand(x, block, 300, 0.8, 5), rtol=1e-12)
+    assert replay_interval(x[:1], block) is None
