@@ -225,10 +225,10 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix=f"mutate-{args.module}-"))
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))    # clean up the copy on kill
     try:
-        for d in ("simcore", "cli", "tests", "scenarios"):
+        for d in ("simcore", "cli", "tests", "scenarios", "docs", "benchmarks"):
             if (ROOT / d).exists():
                 shutil.copytree(ROOT / d, work / d, ignore=shutil.ignore_patterns("__pycache__"))
-        for f in ("pyproject.toml", "setup.py"):
+        for f in ("pyproject.toml", "setup.py", "README.md"):
             shutil.copy(ROOT / f, work / f)
         env = dict(os.environ, PYTHONPATH=str(work), PYTHONDONTWRITEBYTECODE="1")
         cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
