@@ -55,7 +55,7 @@ TESTS = {
     "history": ["tests/test_history.py", "tests/test_history_pool.py"],
     "models": ["tests/test_history.py"],
     "api": ["tests/test_api.py"],
-    "report": ["tests/test_report.py"],
+    "report": ["tests/test_report.py", "tests/test_report_words.py"],
 }
 #: functions never mutated (drawing code: checked by eye, not by numbers)
 SKIP_FUNCS = {"plot_sizing"}

@@ -1,0 +1,110 @@
+"""The report's sentences from hand-made results (issue 16): every figure a sentence quotes,
+formatted as the report's own rules say (percent with 2 digits, or 1 from 1% up for a tier;
+whole dollars with separators; a missing figure as "-"), written here by hand."""
+from types import SimpleNamespace
+
+import numpy as np
+
+from simcore.report import run_narrative, size_narrative, stress_narrative
+
+
+def _summary(**over):
+    s = {"paths": 4000, "horizon_days": 252, "capital": 10000.0,
+         "ruin": {"probability": 0.0125, "ci95": [0.0095, 0.0163], "paths_ruined": 50,
+                  "day_median": 87},
+         "final_equity": {"p5": 7250.4, "median": 10400.0, "p95": 15999.6},
+         "tiers": [{"at": 5000.0, "probability_reached": 1.0, "days_median": 0},
+                   {"at": 25000.0, "probability_reached": 0.0825, "days_median": 190},
+                   {"at": 50000.0, "probability_reached": 0.0025, "days_median": 240},
+                   {"at": 99000.0, "probability_reached": 0.0, "days_median": None}],
+         "max_drawdown": {"median": 0.124, "p95": 0.356},
+         "margin_calls": {"probability_any": 0.034, "per_year": 0.0512}}
+    s.update(over)
+    return s
+
+
+def test_run_narrative_by_hand():
+    d = SimpleNamespace(summary=_summary(), equity=np.zeros((0, 0)))
+    assert run_narrative(d) == [
+        "P(ruin) is 1.25% (95% CI 0.95-1.63%): 50 of 4,000 paths were ruined within 252 days, "
+        "the median of them on day 87.",
+        "5% of paths end below $7,250, half below $10,400, and 5% above $16,000 (starting "
+        "from $10,000).",
+        "8.2% of paths reach $25,000 (median day 190).",
+        "0.25% of paths reach $50,000 (median day 240).",
+        "No path reaches $99,000.",
+        "Half of the paths see a drawdown of at least 12% of their peak, one in twenty at "
+        "least 36%.",
+        "3.40% of paths meet at least one margin call (0.051 a year on average).",
+    ]
+
+
+def test_run_narrative_without_ruin_or_calls_and_a_missing_interval():
+    s = _summary(ruin={"probability": 0.0, "ci95": None, "paths_ruined": 0, "day_median": None},
+                 margin_calls={"probability_any": 0.0, "per_year": 0.0}, tiers=[])
+    out = run_narrative(SimpleNamespace(summary=s, equity=np.zeros((0, 0))))
+    assert out[0] == "P(ruin) is 0.00% (95% CI -): 0 of 4,000 paths were ruined within 252 days."
+    assert out[-1] == "No path meets a margin call."
+
+
+def test_run_narrative_fan_median_reaches_the_next_tier():
+    """The fan's median line (day-end equity, median over the recorded paths) first at or
+    above $25,000 on day 2 (paths 24k, 26k, 27k on day 2); a 3-path fan of 4,000 paths says
+    'the first 3 paths'."""
+    eq = np.array([[10000.0, 20000.0, 24000.0, 30000.0],
+                   [10000.0, 21000.0, 26000.0, 20000.0],
+                   [10000.0, 22000.0, 27000.0, 29000.0]])
+    out = run_narrative(SimpleNamespace(summary=_summary(), equity=eq))
+    assert out[1] == ("The median path reaches $25,000 on day 2 (the fan's median line, over "
+                      "the first 3 paths).")
+    s = _summary(paths=3)
+    out = run_narrative(SimpleNamespace(summary=s, equity=eq[:, :2]))
+    assert out[1] == ("The median path does not reach $25,000 within 252 days (the fan's "
+                      "median line, over every path).")
+
+
+def test_money_of_a_loss_and_size_narrative_by_hand():
+    res = {"answer": {"capital": 2784.0, "capital_conservative": 2829.0,
+                      "binding": "P(ruin) <= 10%"},
+           "capital": 5000.0, "range": {"min_capital": 1500.0, "max_capital": 20000.0},
+           "notes": ["a note"]}
+    assert size_narrative(res) == [
+        "The least starting capital that meets every target is $2,784 (point estimate); "
+        "$2,829 meets them at 95% confidence.",
+        "The binding target is P(ruin) <= 10%.",
+        "The plan's own capital is $5,000.", "a note"]
+    res["answer"] = {"capital": None}
+    assert size_narrative(res)[0] == ("No capital in the searched range ($1,500 to $20,000) "
+                                      "meets every target.")
+    res["answer"] = {"capital": 2784.0}
+    assert size_narrative(res)[0].endswith("; - meets them at 95% confidence.")
+
+
+def _row(name, ruin, p5, diff=None, ci=None, p5diff=None):
+    r = {"name": name, "ruin_probability": ruin, "final_equity_p5": p5}
+    if diff is not None:
+        r["vs_base"] = {"ruin_probability": {"diff": diff, "ci95": ci},
+                        "final_equity_p5": {"diff": p5diff}}
+    return r
+
+
+def test_stress_narrative_by_hand():
+    res = {"rows": [_row("base", 0.02, 8000.0),
+                    _row("vol x1.5", 0.05, 6500.0, 0.03, [0.02, 0.04], -1500.0),
+                    _row("gap", 0.021, -120.0, 0.001, [-0.002, 0.004], -8120.0)]}
+    assert stress_narrative(res) == [
+        "The base case's P(ruin) is 2.00% and 5% of its paths end below $8,000.",
+        "The worst row for ruin is vol x1.5: 5.00%, +3.00 percentage points from the base "
+        "(paired 95% CI +2.00 to +4.00); the rise is clear of chance.",
+        "The lowest p5 final equity is gap's, -$120 (-$8,120 from the base).",
+        "Rows whose ruin rises clear of chance: vol x1.5."]
+    res = {"rows": [_row("base", 0.02, 8000.0),
+                    _row("calm", 0.01, 9000.0, -0.01, [-0.015, -0.005], 1000.0)],
+           "reference": "row above"}
+    out = stress_narrative(res)
+    assert out[0] == ("base: P(ruin) 2.00%, 5% of paths end below $8,000. Differences are "
+                      "from the row above.")
+    assert out[1].endswith("(paired 95% CI -1.50 to -0.50).")
+    assert out[2] == "The lowest p5 final equity is calm's, $9,000 (+$1,000 from its reference)."
+    assert stress_narrative({"rows": [_row("base", 0.02, 8000.0)]})[1] == "No stress row."
+
