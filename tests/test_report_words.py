@@ -108,3 +108,62 @@ def test_stress_narrative_by_hand():
     assert out[2] == "The lowest p5 final equity is calm's, $9,000 (+$1,000 from its reference)."
     assert stress_narrative({"rows": [_row("base", 0.02, 8000.0)]})[1] == "No stress row."
 
+
+
+def test_stress_narrative_worst_row_within_chance():
+    res = {"rows": [_row("base", 0.02, 8000.0),
+                    _row("wide", 0.025, 7000.0, 0.005, [-0.001, 0.011], -1000.0)]}
+    assert stress_narrative(res)[1] == (
+        "The worst row for ruin is wide: 2.50%, +0.50 percentage points from the base (paired "
+        "95% CI -0.10 to +1.10); the interval includes no change.")
+    assert len(stress_narrative(res)) == 3            # no row rises clear of chance
+
+
+def test_run_tables_market_rows_by_hand():
+    """The per-market table of the HTML report: trades and skips per path (of 4,000), win rate
+    with one digit, average R signed with two, '-' when no trade had a stop."""
+    from simcore.report import _run_tables
+    s = _summary()
+    s["ruin"].update(blown_probability=0.001, blown_ci95=[0.0004, 0.0025], day_p10=20,
+                     day_p90=None)
+    s["margin_calls"]["ci95"] = [0.029, 0.04]
+    for t, i in zip(s["tiers"], range(4)):
+        t.update(index=i, ci95=None, days_p10=None, days_p90=None)
+    s["final_equity"].update(mean=10500.0, p25=9000.0, p75=12000.0)
+    s["max_drawdown"].update(mean=0.15, p5=0.02, max=0.9)
+    s["markets"] = {"ES": {"trades": 10000, "win_rate": 0.4567, "avg_win_r": 1.234,
+                           "avg_loss_r": -0.987,
+                           "skipped_by_reason": {"risk": 400, "margin_cap": 0, "funds": 2000}},
+                    "GC": {"trades": 0, "win_rate": None, "avg_win_r": None, "avg_loss_r": None,
+                           "skipped_by_reason": {"risk": 0, "margin_cap": 0, "funds": 0}}}
+    html = _run_tables(s)
+    assert ("<tr><td>ES</td><td>2.5</td><td>45.7%</td><td>+1.23</td><td>-0.99</td>"
+            "<td>0.1 / 0.0 / 0.5</td></tr>") in html
+    assert ("<tr><td>GC</td><td>0.0</td><td>-</td><td>-</td><td>-</td>"
+            "<td>0.0 / 0.0 / 0.0</td></tr>") in html
+    assert "<tr><td>day of ruin p10 / median / p90</td><td>20 / 87 / -</td><td></td></tr>" in html
+    assert "<tr><td>P(blown, equity &lt;= 0)</td><td>0.10%</td><td>0.04-0.25%</td></tr>" in html
+
+
+def test_figure_tag_carries_the_png_size():
+    """<img width height> are the PNG's own pixel size (read here with matplotlib)."""
+    import base64
+    import io
+    import re
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    from simcore.report import _img
+    fig, ax = plt.subplots(figsize=(3.1, 2.2))
+    ax.plot([0, 1], [0, 1])
+    tag = _img(fig, "a <line>", "cap & tion")
+    plt.close(fig)
+    m = re.match(r'<figure><img src="data:image/png;base64,([^"]+)" width="(\d+)" '
+                 r'height="(\d+)" alt="a &lt;line&gt;"><figcaption>cap &amp; tion</figcaption>'
+                 r'</figure>$', tag)
+    assert m
+    h, w = mpimg.imread(io.BytesIO(base64.b64decode(m.group(1)))).shape[:2]
+    assert (int(m.group(2)), int(m.group(3))) == (w, h)
