@@ -167,3 +167,35 @@ def test_figure_tag_carries_the_png_size():
     assert m
     h, w = mpimg.imread(io.BytesIO(base64.b64decode(m.group(1)))).shape[:2]
     assert (int(m.group(2)), int(m.group(3))) == (w, h)
+
+
+def test_stress_report_table_by_hand(monkeypatch):
+    """The stress page's table from a hand-made result (figures left out): percentage-point
+    differences signed with two digits and their paired interval, dollars signed with
+    separators, the next tier's column, blank comparison cells on the base row."""
+    import simcore.figures
+    from simcore.report import stress_report
+    monkeypatch.setattr(simcore.figures, "stress_figures", lambda result: {})
+    tiers0 = [{"at": 5000.0, "probability_reached": 1.0},
+              {"at": 20000.0, "probability_reached": 0.125}]
+    tiers1 = [{"at": 5000.0, "probability_reached": 1.0},
+              {"at": 20000.0, "probability_reached": 0.0875}]
+    vs = {"ruin_probability": {"diff": 0.0315, "ci95": [0.021, 0.042]},
+          "tiers_reached": [None, {"diff": -0.0375, "ci95": [-0.05, -0.025]}],
+          "final_equity_p5": {"diff": -1234.4, "ci95": [-2000.0, -500.6]}}
+    result = {"name": "t", "paths": 4000, "seed": 1, "horizon_days": 252, "capital": 10000.0,
+              "rows": [{"name": "base", "stress": "none", "ruin_probability": 0.02,
+                        "margin_call_probability": 0.1, "final_equity_p5": 8000.0,
+                        "tiers": tiers0},
+                       {"name": "vol", "stress": "vol x1.5", "ruin_probability": 0.0515,
+                        "margin_call_probability": 0.2, "final_equity_p5": 6765.6,
+                        "tiers": tiers1, "vs_base": vs}]}
+    html = stress_report(result, {})
+    assert ("<tr><th>stress</th><th>P(ruin)</th><th>vs base, pp [95% CI]</th>"
+            "<th>P(margin call)</th><th>P(reach $20,000)</th><th>vs base, pp</th>"
+            "<th>p5 equity</th><th>vs base, USD [95% CI]</th></tr>") in html
+    assert ("<tr><td>base</td><td>2.00%</td><td></td><td>10.00%</td><td>12.50%</td><td></td>"
+            "<td>$8,000</td><td></td></tr>") in html
+    assert ("<tr><td>vol</td><td>5.15%</td><td>+3.15 [+2.10, +4.20]</td><td>20.00%</td>"
+            "<td>8.75%</td><td>-3.75 [-5.00, -2.50]</td><td>$6,766</td>"
+            "<td>-1,234 [-2,000, -501]</td></tr>") in html
