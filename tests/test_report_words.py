@@ -199,3 +199,25 @@ def test_stress_report_table_by_hand(monkeypatch):
     assert ("<tr><td>vol</td><td>5.15%</td><td>+3.15 [+2.10, +4.20]</td><td>20.00%</td>"
             "<td>8.75%</td><td>-3.75 [-5.00, -2.50]</td><td>$6,766</td>"
             "<td>-1,234 [-2,000, -501]</td></tr>") in html
+
+
+def test_outputs_record_the_fan_subsample_only_for_figures(tmp_path):
+    """A page or a figure folder needs the fan chart's day-end equity (FAN_PATHS paths); a CSV
+    alone or nothing needs none."""
+    from simcore.figures import FAN_PATHS
+    from simcore.report import Outputs
+    assert Outputs(report=tmp_path / "r.html").equity_paths == FAN_PATHS
+    assert Outputs(plot_dir=tmp_path / "figs").equity_paths == FAN_PATHS
+    assert Outputs(report=tmp_path / "r.html", plot_dir=tmp_path / "f").equity_paths == FAN_PATHS
+    assert Outputs(csv=tmp_path / "x.csv").equity_paths == 0
+    assert Outputs().equity_paths == 0
+
+
+def test_page_meta_names_the_plan_file():
+    from simcore._version import __version__
+    from simcore.report import Outputs
+    plan = SimpleNamespace(extras={"warnings": ["w1"]})
+    m = Outputs._meta("simrisk run x.yaml", SimpleNamespace(source="/p/x.yaml"), plan, 7, 100)
+    assert m == {"command": "simrisk run x.yaml", "version": __version__, "seed": 7,
+                 "paths": 100, "warnings": ["w1"], "plan_file": "/p/x.yaml"}
+    assert Outputs._meta("c", None, plan, 7, 100)["plan_file"] is None
