@@ -51,7 +51,7 @@ TESTS = {
                        "tests/test_invariants.py", "tests/test_boundaries.py",
                        "tests/test_correlation_review.py", "tests/test_history.py"],
     "runner": ["tests/test_runner.py", "tests/test_streams.py", "tests/test_runner_units.py"],
-    "limits": ["tests/test_issue9.py"],
+    "limits": ["tests/test_issue9.py", "tests/test_limits_bounds.py"],
     "history": ["tests/test_history.py", "tests/test_history_pool.py"],
     "models": ["tests/test_history.py"],
     "api": ["tests/test_api.py"],
