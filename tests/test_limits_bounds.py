@@ -70,3 +70,20 @@ def test_edge_bound_is_ten_step_sds_inclusive(ratio, ok):
         with pytest.raises(ScenarioError) as e:
             check_edges(scn, names, alpha, src)
         assert e.value.field == "strategies.SP500.alpha" and "at most 10" in e.value.problem
+
+
+def test_envelope_with_gaps_by_hand():
+    """1,000 days, no drift, alpha or volatility; gaps with p = 0.1, mean 1.0, sd 0.5: at most
+    n_hi = 100 + 8 sqrt(90) + 8 = 183.9 gap days, a move of n_hi * 1.0 + 8 * 0.5 * sqrt(n_hi)
+    = 238.1 > 230: refused, the gaps named; with a mean of 0.2 (91.0) it fits."""
+    from simcore.limits import envelope_problem
+    n_hi = 100 + 8 * math.sqrt(90) + 8
+    move = n_hi * 1.0 + 8 * 0.5 * math.sqrt(n_hi)
+    assert 238.0 < move < 238.2
+    kw = dict(n_days=1000, spd=1, logp0=[0.0], mu=[0.0], sigma=[0.0], alpha=[0.0],
+              vol_mult=1.0, gap_p=[0.1], gap_sd=[0.5], capital=1000.0, position_value=[1.0],
+              names=["X"])
+    prob = envelope_problem(gap_mu=[1.0], **kw)
+    assert (prob.market, prob.part) == (0, "gaps")
+    assert "could move by 238 " in prob.text and f"gaps {move:.3g}" in prob.text
+    assert envelope_problem(gap_mu=[0.2], **kw) is None
