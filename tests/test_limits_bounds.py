@@ -87,3 +87,22 @@ def test_envelope_with_gaps_by_hand():
     assert (prob.market, prob.part) == (0, "gaps")
     assert "could move by 238 " in prob.text and f"gaps {move:.3g}" in prob.text
     assert envelope_problem(gap_mu=[0.2], **kw) is None
+
+
+def _envelope_field(**changes):
+    from simcore.build import build_plan
+    changes.update(strategies__SP500__win_rate=_DROP, strategies__NASDAQ100__alpha=_DROP)
+    with pytest.raises(ScenarioError) as e:
+        build_plan(parse_scenario(plan(**changes)))
+    return e.value.field
+
+
+def test_envelope_names_the_regime_only_for_volatility():
+    """With a regime that doubles the volatility, a horizon too long for the volatility names
+    that regime's vol_mult; one too long for the drift still names the drift."""
+    regimes = {"states": {"calm": {"expected_days": 120},
+                          "crisis": {"expected_days": 15, "vol_mult": 2.0}}}
+    assert _envelope_field(regimes=regimes, horizon_days=1_000_000) \
+        == "regimes.states.crisis.vol_mult"
+    assert _envelope_field(regimes=regimes, horizon_days=40, markets__SP500__drift=2000.0) \
+        == "markets.SP500.drift"
