@@ -106,3 +106,39 @@ def test_envelope_names_the_regime_only_for_volatility():
         == "regimes.states.crisis.vol_mult"
     assert _envelope_field(regimes=regimes, horizon_days=40, markets__SP500__drift=2000.0) \
         == "markets.SP500.drift"
+
+
+def test_human_units_by_hand():
+    from simcore.limits import human_bytes, human_seconds
+    assert human_bytes(999) == "999 bytes"
+    assert human_bytes(1500) == "1.5 KB"
+    assert human_bytes(2.5e9) == "2.5 GB"
+    assert human_bytes(3.0e18) == "3,000.0 PB"
+    assert human_seconds(89) == "89 s"
+    assert human_seconds(90) == "2 min"
+    assert human_seconds(5400) == "1.5 h"
+    assert human_seconds(2 * 86400) == "2.0 days"
+
+
+def test_estimate_run_by_hand(monkeypatch):
+    """Cores: at most one per block of 1,024 paths; memory: (48 + 4 K) bytes a path, times
+    the runs kept, plus twice the recorded equity; time (only past a minute at 2e-7 s an
+    asset-step): the timed seconds per asset-step x asset-steps / cores."""
+    import simcore.limits as L
+    from simcore.build import build_plan
+    p = build_plan(parse_scenario(plan()))        # 2 markets, 40 days, 1 step, 2 tiers
+    monkeypatch.setattr(L.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(L, "memory_available", lambda: 1e12)
+    monkeypatch.setattr(L, "_time_kernel", lambda plan, paths: 1e-8)
+    assert L.estimate_run(p, 1024, jobs=8).cores == 1
+    assert L.estimate_run(p, 1025, jobs=8).cores == 2
+    assert L.estimate_run(p, 3000, jobs=2).cores == 2
+    e = L.estimate_run(p, 1000, keep=3, record_equity=True, jobs=8)
+    assert e.asset_steps == 1000 * 40 * 2
+    assert e.equity_memory == 1000 * 41 * 8.0
+    assert e.memory == 1000 * (48 + 4 * p.K) * 3 + 2 * 1000 * 41 * 8.0
+    assert e.seconds is None                   # 80,000 asset-steps: not timed
+    big = 4_000_000
+    e = L.estimate_run(p, big, runs=2, jobs=8)  # 6.4e8 asset-steps x 2e-7 / 8 > 60 s
+    assert e.cores == 8 and e.asset_steps == big * 40 * 2 * 2
+    assert e.seconds == pytest.approx(big * 40 * 2 * 2 * 1e-8 / 8, rel=1e-12)
