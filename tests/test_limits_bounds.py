@@ -138,7 +138,7 @@ def test_estimate_run_by_hand(monkeypatch):
     assert e.equity_memory == 1000 * 41 * 8.0
     assert e.memory == 1000 * (48 + 4 * p.K) * 3 + 2 * 1000 * 41 * 8.0
     assert e.seconds is None                   # 80,000 asset-steps: not timed
-    big = 4_000_000
-    e = L.estimate_run(p, big, runs=2, jobs=8)  # 6.4e8 asset-steps x 2e-7 / 8 > 60 s
+    big = 40_000_000
+    e = L.estimate_run(p, big, runs=2, jobs=8)  # 6.4e9 asset-steps x 2e-7 / 8 > 60 s
     assert e.cores == 8 and e.asset_steps == big * 40 * 2 * 2
     assert e.seconds == pytest.approx(big * 40 * 2 * 2 * 1e-8 / 8, rel=1e-12)
