@@ -221,3 +221,27 @@ def test_page_meta_names_the_plan_file():
     assert m == {"command": "simrisk run x.yaml", "version": __version__, "seed": 7,
                  "paths": 100, "warnings": ["w1"], "plan_file": "/p/x.yaml"}
     assert Outputs._meta("c", None, plan, 7, 100)["plan_file"] is None
+
+
+def test_stress_words_and_table_of_a_one_path_run(monkeypatch):
+    """One path has no paired interval (ci95 None): the sentence and the table cell give the
+    difference alone instead of failing (``simrisk stress --paths 1 --report`` raised a
+    TypeError)."""
+    import simcore.figures
+    from simcore.report import stress_report
+    monkeypatch.setattr(simcore.figures, "stress_figures", lambda result: {})
+    vs = {"ruin_probability": {"diff": 1.0, "ci95": None},
+          "tiers_reached": [{"diff": 0.0, "ci95": None}],
+          "final_equity_p5": {"diff": -100.0, "ci95": [-100.0, -100.0]}}
+    res = {"name": "t", "paths": 1, "seed": 1, "horizon_days": 5, "capital": 1000.0,
+           "rows": [{"name": "base", "stress": "none", "ruin_probability": 0.0,
+                     "margin_call_probability": 0.0, "final_equity_p5": 1000.0,
+                     "tiers": [{"at": 2000.0, "probability_reached": 0.0}]},
+                    {"name": "s", "stress": "spike", "ruin_probability": 1.0,
+                     "margin_call_probability": 0.0, "final_equity_p5": 900.0,
+                     "tiers": [{"at": 2000.0, "probability_reached": 0.0}], "vs_base": vs}]}
+    assert stress_narrative(res)[1] == ("The worst row for ruin is s: 100.00%, +100.00 "
+                                        "percentage points from the base.")
+    html = stress_report(res, {})
+    assert "<td>s</td><td>100.00%</td><td>+100.00</td>" in html
+    assert "<td>+0.00</td>" in html
