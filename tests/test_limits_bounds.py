@@ -142,3 +142,17 @@ def test_estimate_run_by_hand(monkeypatch):
     e = L.estimate_run(p, big, runs=2, jobs=8)  # 6.4e9 asset-steps x 2e-7 / 8 > 60 s
     assert e.cores == 8 and e.asset_steps == big * 40 * 2 * 2
     assert e.seconds == pytest.approx(big * 40 * 2 * 2 * 1e-8 / 8, rel=1e-12)
+
+
+@pytest.mark.parametrize("d, ok", [(0.04, True), (0.03, False)])
+def test_stop_distance_floor_is_a_thousandth_of_one_steps_sd(d, ok):
+    """At 4 steps a day, one step's sd of SP500 (6,000, vol 0.18) is 6000 x 0.18 x
+    sqrt(1 / 1008) = 34.02; a stop at least 0.034 from the entry passes (a tick of 0.01)."""
+    assert 0.03 < 1e-3 * 6000 * 0.18 * math.sqrt(1 / 1008) < 0.04
+    ch = dict(steps_per_day=4, contracts__MES__tick_size=0.01,
+              strategies__SP500__stop={"points": d}, strategies__SP500__target="none",
+              strategies__SP500__win_rate=_DROP)
+    if ok:
+        check_inputs(parse_scenario(plan(**ch)))
+    else:
+        assert "tiny fraction" in _refused("strategies.SP500.stop", **ch)
