@@ -53,7 +53,7 @@ TESTS = {
     "runner": ["tests/test_runner.py", "tests/test_streams.py", "tests/test_runner_units.py"],
     "limits": ["tests/test_issue9.py", "tests/test_limits_bounds.py"],
     "history": ["tests/test_history.py", "tests/test_history_pool.py"],
-    "models": ["tests/test_history.py"],
+    "models": ["tests/test_history.py", "tests/test_models_table.py"],
     "api": ["tests/test_api.py"],
     "report": ["tests/test_report.py", "tests/test_report_words.py"],
 }
