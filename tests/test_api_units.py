@@ -1,0 +1,92 @@
+"""simcore.api's small rules by hand (issue 16): dotted keys, the option checks shared with the
+command line, and what the defaults record."""
+import numpy as np
+import pytest
+
+from simcore import ScenarioError, api
+
+
+def test_key_parts():
+    assert api._key_parts("tiers[1].at") == ["tiers", 1, "at"]
+    assert api._key_parts("tiers[-1].at") == ["tiers", -1, "at"]
+    assert api._key_parts("rules.ruin.below") == ["rules", "ruin", "below"]
+    assert api._key_parts("capital") == ["capital"]
+    for bad in ("", "[1].at", 5, "a..b", "a[x]"):
+        with pytest.raises(ScenarioError, match="not a field name"):
+            api._key_parts(bad)
+
+
+def test_set_dotted():
+    d = {"tiers": [{"at": 1}, {"at": 2}], "rules": {"ruin": {}}}
+    api._set_dotted(d, "tiers[1].at", 5)
+    api._set_dotted(d, "tiers[-2].at", 4)
+    api._set_dotted(d, "rules.ruin.below", 100.0)
+    api._set_dotted(d, "markets.ES.vol", 0.2)                  # new sections are made
+    assert d == {"tiers": [{"at": 4}, {"at": 5}], "rules": {"ruin": {"below": 100.0}},
+                 "markets": {"ES": {"vol": 0.2}}}
+    with pytest.raises(ScenarioError) as e:
+        api._set_dotted(d, "tiers[2].at", 1)
+    assert e.value.field == "tiers[2]" and "no such item (tiers has 2)" in e.value.problem
+    with pytest.raises(ScenarioError) as e:
+        api._set_dotted(d, "tiers[-3].at", 1)
+    assert e.value.field == "tiers[-3]"
+    with pytest.raises(ScenarioError) as e:
+        api._set_dotted(d, "tiers.at", 1)
+    assert e.value.field == "tiers.at" and "is a list" in e.value.problem
+    with pytest.raises(ScenarioError, match="not a section"):
+        api._set_dotted(d, "markets.ES.vol.x", 1)
+
+
+def test_whole():
+    assert api._whole("paths", 5, 1) == 5 and api._whole("paths", np.int64(3), 1) == 3
+    assert api._whole("seed", 0, 0) == 0
+    for bad in (True, 2.0, "3"):
+        with pytest.raises(ScenarioError, match="whole number"):
+            api._whole("paths", bad, 1)
+    with pytest.raises(ScenarioError, match=">= 1, got 0"):
+        api._whole("paths", 0, 1)
+
+
+@pytest.mark.parametrize("tails, ok", [(None, True), (2.0, False), (2.0001, True), (4, True),
+                                       (1000, True), (1000.5, False), (True, False),
+                                       ("5", False)])
+def test_check_tails(tails, ok):
+    if ok:
+        api.check_tails(tails)
+    else:
+        with pytest.raises(ScenarioError, match="must be > 2"):
+            api.check_tails(tails)
+
+
+def test_list_and_reviews():
+    assert api._list(None) == [] and api._list(3) == [3] and api._list(2.5) == [2.5]
+    assert api._list(np.float64(1.0)) == [1.0] and api._list(np.array(7)) == [np.array(7)]
+    assert api._list((1, 2)) == [1, 2]
+    assert api.check_reviews(None) is None
+    assert api.check_reviews("off, 21,63") == [None, 21, 63]
+    assert api.check_reviews([None, "OFF", 5, 7.0, np.int64(100_000)]) == [None, None, 5, 7,
+                                                                          100_000]
+    assert api.check_reviews(1) == [1]
+    for bad in ("0", "21,x", [True], [2.5], [100_001]):
+        with pytest.raises(ScenarioError, match="neither off nor a number"):
+            api.check_reviews(bad)
+    with pytest.raises(ScenarioError, match="at least one setting"):
+        api.check_reviews([])
+
+
+def test_check_backend():
+    api._check_backend("threads", None)
+    with pytest.raises(ScenarioError, match="must be threads or dask"):
+        api._check_backend("mpi", None)
+    with pytest.raises(ScenarioError) as e:
+        api._check_backend("threads", "tcp://x:8786")
+    assert e.value.field == "--scheduler"
+
+
+def test_stress_runs():
+    from types import SimpleNamespace
+    base = SimpleNamespace(is_base=lambda: True)
+    row = SimpleNamespace(is_base=lambda: False)
+    assert api.stress_runs([base, row, row]) == 3
+    assert api.stress_runs([base, row, row], [None, 21]) == 6
+    assert api.stress_runs([row]) == 2
