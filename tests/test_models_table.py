@@ -109,3 +109,47 @@ def test_gbm_figures_by_hand():
             (x @ y) / math.sqrt((x @ x) * (y @ y)), rel=1e-12)
     one = SimpleNamespace(_history=SimpleNamespace(lrel=lrel[:, :1], names=("A",)))
     assert gbm_figures(one)["correlation"] == {}
+
+
+def _history_plan(tmp_path):
+    import pandas as pd
+
+    from simcore.scenario import parse_scenario
+    B = 80
+    k = np.arange(B, dtype=float)
+    for name, ph in (("a.csv", 0.0), ("b.csv", 0.4)):
+        c = 100.0 * np.exp(0.01 * np.sin(1.3 * k + ph) + 0.002 * np.cos(0.7 * k * (1 + ph)))
+        df = pd.DataFrame({"Open": c, "High": c * 1.01, "Low": c * 0.99, "Close": c},
+                          index=pd.bdate_range("2020-01-01", periods=B))
+        df.index.name = "Date"
+        df.to_csv(tmp_path / name)
+    d = {"name": "m", "capital": 30000, "horizon_days": 10, "paths": 10, "seed": 1,
+         "markets": {"SP500": {"price": 5000, "vol": 0.5},
+                     "NASDAQ100": {"price": 20000, "vol": 0.5}},
+         "strategies": {"SP500": {"direction": "long", "stop": "none", "target": "none"}},
+         "rules": {"risk_per_trade": 0.01, "margin_cap": "none", "slippage_ticks": 0,
+                   "ruin": {}},
+         "tiers": [{"contracts": {"MES": 1}}],
+         "history": {"files": {"SP500": "a.csv", "NASDAQ100": "b.csv"}, "mode": "replay",
+                     "from": "2020-01-27", "block_days": 3}}
+    return parse_scenario(d, source=str(tmp_path / "plan.yaml"))
+
+
+def test_scenario_for_each_model(tmp_path):
+    """gbm: the plan without history:, each market's vol and the pair's correlation from the
+    pool (rounded to 6 digits), everything else as the plan gives it; bootstrap / replay: the
+    history with its mode set, the rest (from, block_days) kept."""
+    from simcore.models import scenario_for
+    scn = _history_plan(tmp_path)
+    fig = gbm_figures(scn)
+    g = scenario_for(scn, "gbm")
+    assert g.history is None
+    for m in ("SP500", "NASDAQ100"):
+        assert g.markets[m].vol == round(fig["vol"][m], 6) != 0.5
+        assert g.markets[m].price == scn.markets[m].price
+    assert g.capital == 30000 and g.horizon_days == 10
+    b = scenario_for(scn, "bootstrap")
+    assert b.history.mode == "bootstrap" and b.history.block_days == 3
+    assert str(b.history.from_) == "2020-01-27"
+    assert b.markets["SP500"].vol == 0.5
+    assert scenario_for(b, "replay").history.mode == "replay"
