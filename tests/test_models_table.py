@@ -153,3 +153,26 @@ def test_scenario_for_each_model(tmp_path):
     assert str(b.history.from_) == "2020-01-27"
     assert b.markets["SP500"].vol == 0.5
     assert scenario_for(b, "replay").history.mode == "replay"
+
+
+def test_run_models_columns(tmp_path):
+    import time
+
+    from simcore.models import run_models
+    scn = _history_plan(tmp_path)
+    t0 = time.perf_counter()
+    res = run_models(scn, ["gbm", "replay"], paths=20, seed=3, jobs=1)
+    wall = time.perf_counter() - t0
+    assert list(res) == ["gbm", "replay"]
+    assert res["gbm"]["model"] == "gbm" and res["replay"]["model"] == "replay"
+    assert res["gbm"]["paths"] == 20 and res["gbm"]["seed"] == 3
+    # replay: one path per start date of the pool cut at `from`, for a 10-day horizon
+    import pandas as pd
+    pool_dates = pd.bdate_range("2020-01-01", periods=80)[15:]
+    n_pool = int((pool_dates >= pd.Timestamp("2020-01-27")).sum())
+    assert res["replay"]["paths"] == n_pool - 10 + 1
+    vols = gbm_figures(scn)["vol"]
+    assert {m: v["vol"] for m, v in res["gbm"]["gbm_calibration"].items()} == {
+        m: round(v, 6) for m, v in vols.items()}
+    assert "gbm_calibration" not in res["replay"]
+    assert all(0.0 < res[m]["seconds"] <= wall for m in res)
