@@ -54,7 +54,7 @@ TESTS = {
     "limits": ["tests/test_issue9.py", "tests/test_limits_bounds.py"],
     "history": ["tests/test_history.py", "tests/test_history_pool.py"],
     "models": ["tests/test_history.py", "tests/test_models_table.py"],
-    "api": ["tests/test_api.py"],
+    "api": ["tests/test_api.py", "tests/test_api_units.py"],
     "report": ["tests/test_report.py", "tests/test_report_words.py"],
 }
 #: functions never mutated (drawing code: checked by eye, not by numbers)
