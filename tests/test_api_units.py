@@ -90,3 +90,23 @@ def test_stress_runs():
     assert api.stress_runs([base, row, row]) == 3
     assert api.stress_runs([base, row, row], [None, 21]) == 6
     assert api.stress_runs([row]) == 2
+
+
+def test_report_pages_name_the_python_call(tmp_path):
+    """A page written from Python says which call made it: simcore.run(...) /
+    simcore.stress_test(...) from Python, in the page's command line row."""
+    from pathlib import Path
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import simcore
+    plan = Path(__file__).resolve().parents[1] / "scenarios" / "aggressive_3k.yaml"
+    res = simcore.run(plan, paths=256, horizon=20, seed=1, equity_paths=256)
+    text = Path(res.report(tmp_path / "run.html")).read_text()
+    assert "<tr><th>command</th><td>simcore.run(...) from Python</td></tr>" in text
+    st = simcore.stress_test(plan, spike=1.0, paths=256, horizon=20, seed=1)
+    text = Path(st.report(tmp_path / "st.html")).read_text()
+    assert "<tr><th>command</th><td>simcore.stress_test(...) from Python</td></tr>" in text
+    plt.close("all")
