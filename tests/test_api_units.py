@@ -110,3 +110,22 @@ def test_report_pages_name_the_python_call(tmp_path):
     text = Path(st.report(tmp_path / "st.html")).read_text()
     assert "<tr><th>command</th><td>simcore.stress_test(...) from Python</td></tr>" in text
     plt.close("all")
+
+
+def test_size_result_figures_and_page(tmp_path):
+    """A sizing result draws the curve figure (one, ``sizing``) and writes its page, naming
+    the call."""
+    from pathlib import Path
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import simcore
+    plan = Path(__file__).resolve().parents[1] / "scenarios" / "aggressive_3k.yaml"
+    res = simcore.size(plan, max_ruin=0.05, paths=300, seed=3, horizon=20)
+    figs = res.figures()
+    assert list(figs) == ["sizing"] and isinstance(figs["sizing"], matplotlib.figure.Figure)
+    text = Path(res.report(tmp_path / "size.html")).read_text()
+    assert "<tr><th>command</th><td>simcore.size(...) from Python</td></tr>" in text
+    plt.close("all")
