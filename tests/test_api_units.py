@@ -129,3 +129,16 @@ def test_size_result_figures_and_page(tmp_path):
     text = Path(res.report(tmp_path / "size.html")).read_text()
     assert "<tr><th>command</th><td>simcore.size(...) from Python</td></tr>" in text
     plt.close("all")
+
+
+def test_seed_zero_is_a_seed_and_paths_start_at_one():
+    from pathlib import Path
+
+    import simcore
+    plan = Path(__file__).resolve().parents[1] / "scenarios" / "aggressive_3k.yaml"
+    assert simcore.run(plan, paths=64, horizon=5, seed=0).to_dict()["seed"] == 0
+    assert simcore.run(plan, paths=1, horizon=5, seed=2).to_dict()["paths"] == 1
+    with pytest.raises(ScenarioError, match="seed: must be >= 0, got -1"):
+        simcore.run(plan, paths=64, horizon=5, seed=-1)
+    with pytest.raises(ScenarioError, match="paths: must be >= 1, got 0"):
+        simcore.run(plan, paths=0, horizon=5, seed=1)
