@@ -61,7 +61,7 @@ def test_check_tails(tails, ok):
 def test_list_and_reviews():
     assert api._list(None) == [] and api._list(3) == [3] and api._list(2.5) == [2.5]
     assert api._list(np.float64(1.0)) == [1.0] and api._list(np.array(7)) == [np.array(7)]
-    assert api._list((1, 2)) == [1, 2]
+    assert api._list((1, 2)) == [1, 2] and api._list(np.array([1, 2])) == [1, 2]
     assert api.check_reviews(None) is None
     assert api.check_reviews("off, 21,63") == [None, 21, 63]
     assert api.check_reviews([None, "OFF", 5, 7.0, np.int64(100_000)]) == [None, None, 5, 7,
@@ -142,3 +142,15 @@ def test_seed_zero_is_a_seed_and_paths_start_at_one():
         simcore.run(plan, paths=64, horizon=5, seed=-1)
     with pytest.raises(ScenarioError, match="paths: must be >= 1, got 0"):
         simcore.run(plan, paths=0, horizon=5, seed=1)
+
+
+def test_run_records_no_equity_by_default():
+    """Day-end equity is kept only when asked (record_equity, equity_paths): memory."""
+    from pathlib import Path
+
+    import simcore
+    plan = Path(__file__).resolve().parents[1] / "scenarios" / "aggressive_3k.yaml"
+    res = simcore.run(plan, paths=64, horizon=5, seed=1)
+    assert res.equity is None and res.output.equity.shape[0] == 0
+    res = simcore.run(plan, paths=64, horizon=5, seed=1, equity_paths=1)
+    assert res.equity.shape == (64, 6)
