@@ -154,3 +154,29 @@ def test_run_records_no_equity_by_default():
     assert res.equity is None and res.output.equity.shape[0] == 0
     res = simcore.run(plan, paths=64, horizon=5, seed=1, equity_paths=1)
     assert res.equity.shape == (64, 6)
+
+
+def test_compare_models_checks_replay_length_only_when_replay_is_asked(tmp_path):
+    """A bootstrap plan whose history is shorter than its horizon: gbm and bootstrap run;
+    asking for replay is refused up front, naming --model/model."""
+    import pandas as pd
+
+    import simcore
+    B = 60
+    k = np.arange(B, dtype=float)
+    c = 100.0 * np.exp(0.01 * np.sin(1.3 * k))
+    df = pd.DataFrame({"Open": c, "High": c * 1.01, "Low": c * 0.99, "Close": c},
+                      index=pd.bdate_range("2020-01-01", periods=B))
+    df.index.name = "Date"
+    df.to_csv(tmp_path / "a.csv")
+    d = {"name": "m", "capital": 30000, "horizon_days": 50, "paths": 20, "seed": 1,
+         "markets": {"SP500": {"price": 5000, "vol": 0.5}},
+         "strategies": {"SP500": {"direction": "long", "stop": "none", "target": "none"}},
+         "rules": {"risk_per_trade": 0.01, "margin_cap": "none", "slippage_ticks": 0,
+                   "ruin": {}},
+         "tiers": [{"contracts": {"MES": 1}}],
+         "history": {"files": {"SP500": str(tmp_path / "a.csv")}, "mode": "bootstrap"}}
+    res = simcore.compare_models(d, "gbm,bootstrap", paths=20, seed=1)
+    assert list(res) == ["gbm", "bootstrap"]
+    with pytest.raises(ScenarioError, match="needs at least 50"):
+        simcore.compare_models(d, "bootstrap,replay", paths=20, seed=1)
