@@ -180,3 +180,18 @@ def test_compare_models_checks_replay_length_only_when_replay_is_asked(tmp_path)
     assert list(res) == ["gbm", "bootstrap"]
     with pytest.raises(ScenarioError, match="needs at least 50"):
         simcore.compare_models(d, "bootstrap,replay", paths=20, seed=1)
+
+
+def test_stress_of_one_market_needs_no_review_and_refuses_one():
+    import simcore
+    d = {"capital": 10000, "horizon_days": 10, "paths": 64, "seed": 4,
+         "markets": {"SP500": {"price": 6000, "vol": 0.18}},
+         "strategies": {"SP500": {"direction": "long", "stop": {"atr": 1.0},
+                                  "target": {"r": 2.0}}},
+         "rules": {"risk_per_trade": 0.05, "margin_cap": "none", "slippage_ticks": 1,
+                   "ruin": {}},
+         "tiers": [{"contracts": {"MES": 1}}]}
+    res = simcore.stress_test(d, spike=0.5, paths=64)
+    assert [r["name"] for r in res.to_dict()["rows"]][0] == "base"
+    with pytest.raises(ScenarioError, match="at least two markets"):
+        simcore.stress_test(d, spike=0.5, paths=64, review="off,21")
