@@ -212,11 +212,12 @@ def stress_narrative(result: dict) -> list[str]:
         return out + ["No stress row."]
     worst = max(st, key=lambda r: r["ruin_probability"])
     v = worst["vs_base"]["ruin_probability"]
-    lo, hi = v["ci95"]
+    # one path has no paired interval (ci95 None)
+    ci = (f" (paired 95% CI {100 * v['ci95'][0]:+.2f} to {100 * v['ci95'][1]:+.2f})"
+          if v["ci95"] else "")
     out.append(f"The worst row for ruin is {worst['name']}: {_pct(worst['ruin_probability'])}, "
-               f"{100 * v['diff']:+.2f} percentage points from {frm} (paired 95% CI "
-               f"{100 * lo:+.2f} to {100 * hi:+.2f})"
-               + ("; the rise is clear of chance." if _sig(v) > 0 else
+               f"{100 * v['diff']:+.2f} percentage points from {frm}{ci}"
+               + ("." if not v["ci95"] else "; the rise is clear of chance." if _sig(v) > 0 else
                   "; the interval includes no change." if _sig(v) == 0 else "."))
     low = min(st, key=lambda r: r["final_equity_p5"])
     v = low["vs_base"]["final_equity_p5"]
@@ -389,6 +390,8 @@ def stress_report(result: dict, meta: dict, figs: Optional[dict] = None) -> str:
     def dp(v):
         if v is None:
             return ""
+        if not v["ci95"]:                   # one path: no paired interval
+            return f"{100 * v['diff']:+.2f}"
         lo, hi = v["ci95"]
         return f"{100 * v['diff']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}]"
 

@@ -151,3 +151,25 @@ def test_tiny_volatility_parity_and_near_frozen_figures(kw):
     out, _ = run_both(plan, n=16)
     assert np.all(np.abs(out.final_equity - plan.capital) < 0.01)
     assert np.all(out.blown == 0)
+
+
+def test_exit_events_carry_the_kernels_exit_codes():
+    """Each exit event names how the position closed with the kernel's codes (_kernel.pyx:
+    STOP 1, TARGET 2, TIME 3, FORCED 4, END 5, GAP 6). Frozen price, no stop, 10 days: a
+    trade held 3 days closes on time (3) at steps 2, 5, 8 (re-entered the next step); the one
+    opened at step 9 is closed by the end of the run (END, 5). With maintenance above equity
+    the margin call liquidates the day's position (FORCED, 4) every step."""
+    _, events = run_both(frozen(0.0, max_hold=[3]), n=1)
+    exits = [(kw["step"], kw["how"]) for k, kw in events if k == "exit"]
+    assert exits == [(2, 3), (5, 3), (8, 3), (9, 5)]
+    _, events = run_both(frozen(0.0, mm=[1000.5], n_days=3), n=1)
+    exits = [(kw["step"], kw["how"]) for k, kw in events if k == "exit"]
+    assert exits == [(0, 4), (1, 4), (2, 4)]
+
+
+def test_simulate_block_returns_the_output_it_filled():
+    """Both implementations return ``out`` (filled in place), the kernel's contract."""
+    plan = frozen(0.0)
+    for impl in (_kernel, _kernel_python):
+        out = BlockOutput.allocate(plan, 2)
+        assert impl.simulate_block(plan, streams(3), out) is out

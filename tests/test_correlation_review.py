@@ -431,3 +431,16 @@ def test_with_review_uses_the_plans_settings_or_the_defaults(repo_root):
     assert (d.corr_action, d.corr_every, d.corr_window, d.corr_limit, d.corr_scale) == \
         (CORR_SCALE, 10, REVIEW_DEFAULTS["window_days"], REVIEW_DEFAULTS["limit"],
          REVIEW_DEFAULTS["scale_risk"])
+
+
+def test_pair_correlation_is_zero_for_a_flat_market_or_an_overflowed_sum():
+    """Pearson's r from centred sums, by hand: sxy / sqrt(sxx syy), clamped to [-1, 1]; 0 when
+    a market did not move (sxx = 0) or a sum overflowed (sqrt(sxx syy) = inf, where
+    inf / inf would be NaN)."""
+    pc = _kernel_python.pair_correlation
+    assert pc(3.0, 4.0, 9.0) == 0.5                          # 3 / sqrt(36)
+    assert pc(-6.0, 4.0, 9.0) == -1.0
+    assert pc(6.0 * (1 + 1e-15), 4.0, 9.0) == 1.0            # clamped
+    assert pc(1.0, 0.0, 9.0) == 0.0
+    assert pc(math.inf, math.inf, 1.0) == 0.0
+    assert pc(1e300, 1e300, 1e300) == 0.0

@@ -362,3 +362,30 @@ def test_solved_win_rate_realized_at_one_step_a_day_with_tight_stops(direction, 
     expected = solved_win_rate_expected(direction, p0, mu, sigma, D, r, alpha, p)
     name = {LONG: "long", SHORT: "short", BOTH: "both"}[direction]
     check_target_first(f"tight_stop_win_rate[{name}]", expected, out, plan, D, r, alpha=alpha)
+
+
+@pytest.mark.parametrize("fn", IMPLS)
+def test_target_rule_is_inclusive_at_exactly_one_minus_p_target(fn):
+    """Target if u >= 1 - P_target, equality included. Long, x0 = x1 = 0, v = 1, stop at
+    -4 (P_stop = exp(-32): out of the way), target at 0.8: P_target's series is its first term
+    exp(-2 * 0.8 * 0.8) alone (the next, exp(-2 * 4.8 * 4.8) = exp(-46.08), is below 2**-53).
+    At u = 1 - exp(-1.28) (exact: 1 - u == exp(-1.28) in floats) the target is hit; one ulp
+    below, nothing is."""
+    S = math.exp(-2.0 * 0.8 * 0.8)
+    u = 1.0 - S
+    assert 1.0 - u == S and 2.0 * 4.8 * 4.8 > BRIDGE_QMAX
+    assert fn(1, 0.0, 0.0, True, -4.0, True, 0.8, 1.0, u) == EXIT_TARGET
+    assert fn(1, 0.0, 0.0, True, -4.0, True, 0.8, 1.0, math.nextafter(u, 0.0)) == 0
+
+
+@pytest.mark.parametrize("fn", IMPLS)
+def test_stop_rule_is_strict_at_exactly_p_stop(fn):
+    """Stop if u < P_stop, equality excluded. Long, x0 = x1 = 0, v = 1, stop at -0.5, target
+    at 3.5 (corridor width 4): P_stop = exp(-2 * 0.5 * 0.5) - exp(-2 * 4 * 4) exactly, the
+    series' next term exp(-2 * 4.5 * 4.5) = exp(-40.5) being below 2**-53; P_target =
+    exp(-2 * 3.5 * 3.5) is far from u. At u = P_stop: no exit; one ulp below: the stop."""
+    p_stop = math.exp(-0.5)
+    p_stop -= math.exp(-32.0)
+    assert 2.0 * 4.5 * 4.5 > BRIDGE_QMAX
+    assert fn(1, 0.0, 0.0, True, -0.5, True, 3.5, 1.0, p_stop) == 0
+    assert fn(1, 0.0, 0.0, True, -0.5, True, 3.5, 1.0, math.nextafter(p_stop, 0.0)) == EXIT_STOP

@@ -1,5 +1,7 @@
 """runner.py's own rules (issue 16): the job count, merging blocks, progress reports from
 either local path, the default of record_equity, and run_scenario's defaults."""
+import math
+
 import numpy as np
 import pytest
 
@@ -75,3 +77,68 @@ def test_run_scenario_defaults_and_overrides():
     s2 = run_scenario(scn, paths=200, seed=5, jobs=1)
     assert (s2["paths"], s2["seed"]) == (200, 5)
     assert s2["final_equity"] != s["final_equity"]
+
+
+def test_a_task_of_four_carries_its_own_record_flag():
+    plan = random_plan(5)
+    tasks = [(plan, runner.block_seed(9, 0), 6, True), (plan, runner.block_seed(9, 1), 4, False),
+             (plan, runner.block_seed(9, 2), 3)]
+    a, b, c = runner.run_tasks(tasks, jobs=1, record_equity=False)
+    assert a.equity.shape == (6, plan.n_days + 1)
+    assert b.equity.shape[0] == 0 and c.equity.shape[0] == 0
+    *_, c = runner.run_tasks(tasks, jobs=1, record_equity=True)
+    assert c.equity.shape == (3, plan.n_days + 1)
+
+
+@pytest.mark.parametrize("equity_paths, rows", [(0, 0), (1, 2), (2, 2), (3, 4), (4, 4),
+                                                (5, 5), (99, 5)])
+def test_equity_paths_keeps_the_first_paths_in_whole_blocks(equity_paths, rows):
+    """Blocks of 2, 2, 1 paths: equity_paths = N records the first min(N, 5) paths rounded up
+    to whole blocks (SPEC: memory bounded), rows equal to a full recording's first rows --
+    including a last block of a single path."""
+    plan = random_plan(4)
+    full = simulate(plan, 5, 3, jobs=1, block_size=2, record_equity=True)
+    out = simulate(plan, 5, 3, jobs=1, block_size=2, equity_paths=equity_paths)
+    assert out.equity.shape[0] == rows
+    if rows:
+        np.testing.assert_array_equal(out.equity, full.equity[:rows])
+    np.testing.assert_array_equal(out.final_equity, full.final_equity)
+
+
+def _replay_plan(n_days=4, N=11):
+    """A one-market replay plan on a made-up pool of N dates (close-to-close log returns
+    0.01 k on date k): buy and hold, no stop, so a path's result depends on its start only."""
+    from plan_factory import make_plan
+    from simcore._plan import HIST_REPLAY
+    lrel = np.zeros((N, 1, 4))
+    lrel[:, 0, 3] = 0.01 * np.arange(N)
+    lrel[:, 0, 1] = np.maximum(lrel[:, 0, 3], 0.0)
+    lrel[:, 0, 2] = np.minimum(lrel[:, 0, 3], 0.0)
+    z = np.zeros((N, 1))
+    return make_plan(n_days=n_days, capital=1e6, im=[1.0], mm=[1.0], tier_max=[[1]]).with_(
+        hist_mode=HIST_REPLAY, hist_lrel=lrel, hist_tr=z + 0.01, hist_atr=z + 0.01,
+        hist_pvar=z.copy(), hist_lc0=z + math.log(100.0), hist_scale=1, hist_first=0)
+
+
+def test_replay_blocks_start_at_their_own_dates():
+    """Replay: a block's paths start at the pool dates first, first + 1, ... (block_plan), so
+    cutting the run into blocks changes nothing; a GBM plan is handed on unchanged."""
+    plan = _replay_plan()
+    assert plan.hist_nstart == 8
+    assert runner.block_plan(plan, 5).hist_first == 5
+    assert runner.block_plan(plan, 0) is plan
+    gbm = random_plan(2)
+    assert runner.block_plan(gbm, 5) is gbm
+    one = simulate(plan, 8, 1, jobs=1)
+    cut = simulate(plan, 8, 1, jobs=1, block_size=3)
+    np.testing.assert_array_equal(cut.final_equity, one.final_equity)
+    assert len(set(one.final_equity.tolist())) == 8       # every start date is its own path
+
+
+def test_replay_has_exactly_one_path_per_start_date():
+    plan = _replay_plan()
+    runner.check_history_paths(plan, 8)
+    for wrong in (7, 9):
+        with pytest.raises(ValueError, match="exactly 8 paths"):
+            runner.check_history_paths(plan, wrong)
+    assert runner.history_paths(plan, 500) == 8 and runner.history_paths(random_plan(2), 500) == 500

@@ -524,3 +524,38 @@ def test_narrow_bracket_crossing_near_the_low_end_is_clamped_inside():
     assert x - 0.45 * omega < xl + 0.15 * omega                # the clamp is in play
     got = _proposals(_CC(10000, hi_c), lo, hi, T5, "point", 0.01)
     assert got == [round(math.exp(xl + 0.15 * omega)), round(math.exp(x + 0.45 * omega))]
+
+
+def test_search_narrows_with_ends_a_rung_below_full_and_illinois_weights(monkeypatch):
+    """Two documented rules of the refinement (docs/sizing.md, Search 2), checked on every
+    narrowing proposal of a whole search at 10,000 paths (ladder 1,024 / 2,048 / 4,096 /
+    8,192 / 10,000): (b) a bracket is narrowed only once both its ends are at least at the
+    rung below the full paths, 8,192 -- a coarse end is too noisy to aim with; (c) the Illinois
+    weights of the regula falsi: per (target, criterion), an end that is the same as at the
+    last narrowing call that proposed points has its weight halved once more (1, 1/2, 1/4,
+    ...); an end that moved starts again at weight 1."""
+    import simcore.sizing as sz
+    calls = []
+    real = sz._proposals
+
+    def spy(cc, lp, hp, t, crit, r, *weights):
+        got = real(cc, lp, hp, t, crit, r, *weights)
+        if weights:               # the narrowing call (the bracket-end check passes none)
+            calls.append(((t.key, crit), lp.capital, hp.capital, weights[0], bool(got),
+                          lp.paths, hp.paths))
+        return got
+    monkeypatch.setattr(sz, "_proposals", spy)
+    s = scenario(5000.0, horizon=60, paths=10000)
+    res = size_capital(s, make_targets(build_plan(s), max_ruin=0.1), min_capital=1500.0,
+                       max_capital=20000.0, jobs=1)
+    assert res["coarse_paths"] == 1024 and res["converged"]
+    last: dict = {}       # (target, criterion) -> (lo, hi, weight lo, weight hi)
+    for key, lo, hi, w, got, n_lo, n_hi in calls:
+        prev = last.get(key)
+        want_lo = prev[2] / 2 if prev is not None and prev[0] == lo else 1.0
+        want_hi = prev[3] / 2 if prev is not None and prev[1] == hi else 1.0
+        assert w == (want_lo, want_hi), (key, lo, hi, w, prev)
+        if got:
+            assert n_lo >= 8192 and n_hi >= 8192, (key, lo, hi, n_lo, n_hi)
+            last[key] = (lo, hi, w[0], w[1])
+    assert sum(c[4] for c in calls) >= 2

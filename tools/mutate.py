@@ -48,9 +48,14 @@ TESTS = {
     "sizing": ["tests/test_sizing.py", "tests/test_sizing_search.py", "tests/test_tables.py"],
     "stress": ["tests/test_stress.py", "tests/test_stress_rows.py", "tests/test_tables.py"],
     "_kernel_python": ["tests/test_kernel_parity.py", "tests/test_corridor.py",
-                       "tests/test_invariants.py", "tests/test_boundaries.py"],
+                       "tests/test_invariants.py", "tests/test_boundaries.py",
+                       "tests/test_correlation_review.py", "tests/test_history.py"],
     "runner": ["tests/test_runner.py", "tests/test_streams.py", "tests/test_runner_units.py"],
-    "limits": ["tests/test_issue9.py"],
+    "limits": ["tests/test_issue9.py", "tests/test_limits_bounds.py"],
+    "history": ["tests/test_history.py", "tests/test_history_pool.py"],
+    "models": ["tests/test_history.py", "tests/test_models_table.py"],
+    "api": ["tests/test_api.py", "tests/test_api_units.py"],
+    "report": ["tests/test_report.py", "tests/test_report_words.py"],
 }
 #: functions never mutated (drawing code: checked by eye, not by numbers)
 SKIP_FUNCS = {"plot_sizing"}
@@ -220,10 +225,10 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix=f"mutate-{args.module}-"))
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))    # clean up the copy on kill
     try:
-        for d in ("simcore", "cli", "tests", "scenarios"):
+        for d in ("simcore", "cli", "tests", "scenarios", "docs", "benchmarks"):
             if (ROOT / d).exists():
                 shutil.copytree(ROOT / d, work / d, ignore=shutil.ignore_patterns("__pycache__"))
-        for f in ("pyproject.toml", "setup.py"):
+        for f in ("pyproject.toml", "setup.py", "README.md"):
             shutil.copy(ROOT / f, work / f)
         env = dict(os.environ, PYTHONPATH=str(work), PYTHONDONTWRITEBYTECODE="1")
         cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
