@@ -64,8 +64,10 @@ def test_list_and_reviews():
     assert api._list((1, 2)) == [1, 2] and api._list(np.array([1, 2])) == [1, 2]
     assert api.check_reviews(None) is None
     assert api.check_reviews("off, 21,63") == [None, 21, 63]
-    assert api.check_reviews([None, "OFF", 5, 7.0, np.int64(100_000)]) == [None, None, 5, 7,
-                                                                          100_000]
+    assert api.check_reviews([None, 5, 7.0, np.int64(100_000)]) == [None, 5, 7, 100_000]
+    assert api.check_reviews(["OFF", 5]) == [None, 5]
+    with pytest.raises(ScenarioError, match="given twice"):      # two identical rows
+        api.check_reviews([None, "OFF", 5])
     assert api.check_reviews(1) == [1]
     for bad in ("0", "21,x", [True], [2.5], [100_001]):
         with pytest.raises(ScenarioError, match="neither off nor a number"):
