@@ -118,23 +118,14 @@ def load(file: str, horizon=None):
     ``horizon`` (``--horizon DAYS``) overrides the plan's ``horizon_days`` before the plan is
     compiled. The plan's warnings are *not* printed here: a command validates its options
     first, then calls :func:`show_warnings` (an option error stays one line)."""
-    from simcore.api import PlanSpec, _read
+    from simcore.api import load_for
     from simcore.errors import ScenarioError
 
     try:
-        spec = PlanSpec(_read(file), compile=False)
+        return load_for(file, horizon)
     except ScenarioError as e:
-        raise BadInput(str(e)) from None
-    if horizon is not None:
-        try:
-            spec = PlanSpec(spec._replaced({"horizon_days": int(horizon)}), compile=False)
-        except ScenarioError as e:
-            raise BadInput(f"--horizon: {e}") from None
-    try:
-        spec.compiled
-    except ScenarioError as e:
-        raise BadInput(str(e)) from None
-    return spec
+        # a bad --horizon is named as the option (``--horizon: horizon_days: ...``)
+        raise BadInput(f"--{e}" if e.field == "horizon" else str(e)) from None
 
 
 def history_paths(plan, paths: int, paths_given: bool) -> int:

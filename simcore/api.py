@@ -567,15 +567,28 @@ def _whole(name: str, v: Any, lo: int) -> int:
     return int(i)
 
 
+def load_for(source: PlanSource, horizon: Optional[int] = None) -> PlanSpec:
+    """:func:`load`, with ``horizon_days`` replaced by ``horizon`` (trading days) *before* the
+    plan is compiled: it is compiled once, for the horizon it will run (the CLI's
+    ``--horizon`` and every API function's ``horizon=`` go through here). A bad horizon
+    raises ScenarioError naming ``horizon``; any other error is the plan's, as :func:`load`
+    raises it."""
+    if horizon is None:
+        return load(source)
+    h = _whole("horizon", horizon, 1)
+    base = PlanSpec(source.scenario if isinstance(source, PlanSpec) else _read(source),
+                    compile=False)
+    try:
+        spec = PlanSpec(base._replaced({"horizon_days": h}), compile=False)
+    except ScenarioError as e:
+        raise ScenarioError("horizon", str(e)) from None
+    spec.compiled                       # the plan's own errors, under their own names
+    return spec
+
+
 def _prepare(plan: PlanSource, paths: Optional[int], seed: Optional[int],
              horizon: Optional[int]) -> tuple[PlanSpec, int, int]:
-    spec = load(plan)
-    if horizon is not None:
-        h = _whole("horizon", horizon, 1)
-        try:
-            spec = PlanSpec(spec._replaced({"horizon_days": h}))
-        except ScenarioError as e:
-            raise ScenarioError("horizon", str(e)) from None
+    spec = load_for(plan, horizon)
     paths = spec.paths if paths is None else _whole("paths", paths, 1)
     seed = spec.seed if seed is None else _whole("seed", seed, 0)
     return spec, plan_paths(spec, paths), seed
