@@ -505,8 +505,10 @@ class Outputs:
     @property
     def equity_paths(self) -> int:
         """Paths whose day-end equity the run must record (the fan chart's subsample)."""
+        if self.report is None and self.plot_dir is None:
+            return 0                    # no figure: the figures module is not even imported
         from .figures import FAN_PATHS
-        return FAN_PATHS if (self.report is not None or self.plot_dir is not None) else 0
+        return FAN_PATHS
 
     @staticmethod
     def _meta(command: str, scenario, plan, seed, paths) -> dict:
