@@ -258,6 +258,14 @@ def section_main(cores: int, days: int, paths: int, twin_paths: int, twin_days: 
         ref[jobs] = simulate(plan, paths, SEED, jobs=jobs)
     t_k1 = best_of(lambda: kernel(1), reps) / n
     t_kn = best_of(lambda: kernel(cores), reps) / n
+    t_idle = None
+    if worst:
+        # the same plan and draws with too little capital for any contract: every entry attempt
+        # is skipped, so this is the kernel's cost of a step without trading (draws, moves, the
+        # checks of equity, margin, ruin, the day's ATR and tiers); the rest is the trades' cost
+        idle = build_plan(parse_scenario(dict(worst_case_dict(days), capital=400), "<bench>"))
+        t_idle = best_of(lambda: simulate(idle, paths, SEED, jobs=1), reps) / n
+        assert int(simulate(idle, 64, SEED, jobs=1).trades.sum()) == 0
     same = all(np.array_equal(getattr(ref[1], f), getattr(ref[cores], f))
                for f in BlockOutput.PER_PATH + BlockOutput.PER_BLOCK)
 
@@ -281,13 +289,19 @@ def section_main(cores: int, days: int, paths: int, twin_paths: int, twin_days: 
     rows.append(("compiled kernel, 1 thread", t_k1 * ns))
     rows.append((f"compiled kernel, {cores} threads (all cores; wall time / asset-steps)",
                  t_kn * ns))
+    if t_idle is not None:
+        rows.append(("compiled kernel, 1 thread, same plan, no trade ever opens ($400)",
+                     t_idle * ns))
     rows.append((f"Python twin (_kernel_python), {twin_paths} paths x {twin_days} days only",
                  t_twin * ns))
     info = {"plan": f"example scenario's plan: {plan.M} markets, {plan.spd} steps/day, "
                     f"horizon cut to {days} days; {paths:,} paths = {n:,} asset-steps",
             "speedup": t_k1 / t_kn, "identical": same, "floor": t_floor * ns,
             "draws": t_draws * ns, "kernel_vs_draws": t_k1 / t_draws,
-            "trades": int(ref[1].trades.sum())}
+            "trades": int(ref[1].trades.sum()),
+            "idle_vs_draws": None if t_idle is None else t_idle / t_draws,
+            "ns_per_trade": None if t_idle is None
+            else (t_k1 - t_idle) * n / max(int(ref[1].trades.sum()), 1) * ns}
     return rows, info
 
 
@@ -359,6 +373,9 @@ def main():
     print_table(rows, info["floor"], info["draws"])
     print(f"  kernel (1 thread) / DRAWS = {info['kernel_vs_draws']:.2f} (target <= 1.5); "
           f"{info['trades']:,} trades")
+    print(f"  without trades the kernel costs {info['idle_vs_draws']:.2f}x DRAWS; the trading "
+          f"costs {info['ns_per_trade']:.0f} ns per trade\n  (its entry, its exit, and the "
+          "exit tests and marks to market of every step it is open)")
 
     # 2. horizon
     print("\n2. Horizon (example plan, 4,096 paths, each in a fresh process; ns/asset-step: wall "

@@ -1549,6 +1549,8 @@ def history_path_dates(plan, bit_generator, Py_ssize_t p):
     cdef int32_t[::1] view
     if plan.hist_mode == 0:
         raise ValueError("plan has no history")
+    if p < 0:
+        raise ValueError(f"p: a path index >= 0 expected, got {p}")
     plan.validate_arrays()
     P.n_days = plan.n_days
     P.hist_mode = plan.hist_mode
@@ -1558,6 +1560,7 @@ def history_path_dates(plan, bit_generator, Py_ssize_t p):
     P.hist_block = plan.hist_block
     _seed_from(bit_generator, &blk)
     nxt = blk
+    ps = blk            # set by the loop (p >= 0); initialized for the compiler's sake
     simrisk_pcg64_path_jump(&blk, &a, &c)
     for k in range(p + 1):
         simrisk_pcg64_next_path(&nxt, a, c, &ps)
