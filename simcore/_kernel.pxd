@@ -107,6 +107,7 @@ cdef struct OutC:
     # caller-owned outputs (simcore._plan.BlockOutput)
     int8_t *ruined
     int32_t *ruin_day
+    int32_t *stop_day          # the day a path stopped early (ruin, blown, void), -1 none
     int8_t *blown
     int32_t *margin_calls
     int32_t *trades

@@ -259,9 +259,10 @@ cdef inline void liquidate(const PlanC *P, OutC *O, State *S, Py_ssize_t p, Py_s
             close_pos(P, O, S, p, i, fill, EXIT_FORCED if slip_on else EXIT_END, t)
 
 
-cdef inline void void_path(OutC *O, State *S, Py_ssize_t p, double E) noexcept nogil:
+cdef inline void void_path(OutC *O, State *S, Py_ssize_t p, double E, Py_ssize_t day) noexcept nogil:
     """A path whose state became non-finite: flagged (the runner refuses the run), stopped."""
     O.nonfinite[p] = 1
+    O.stop_day[p] = <int32_t>day
     O.final_equity[p] = E
     O.peak_equity[p] = S.peak
     S.alive = 0
@@ -1191,7 +1192,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                         any_open = True
                         sum_mm += m.pn * P.mm[m.pc]
                 if not isfinite(E):             # an overflow: the path is void (twin: _void)
-                    void_path(O, &S, p, E)
+                    void_path(O, &S, p, E, day)
                     break
                 if any_open and E < sum_mm:
                     O.margin_calls[p] += 1
@@ -1206,6 +1207,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                     E = S.cash
                     track_drawdown(O, &S, p, E)
                     S.alive = 0
+                    O.stop_day[p] = <int32_t>day
                     if ruin_now:
                         O.ruined[p] = 1
                         O.ruin_day[p] = <int32_t>day
@@ -1237,7 +1239,7 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                         if not isfinite(m.s2):
                             finite = False
                     if not finite:
-                        void_path(O, &S, p, E)
+                        void_path(O, &S, p, E, day)
                         break
                     for j in range(K):
                         if O.tier_day[p * K + j] < 0 and E >= P.tier_reach[j]:
@@ -1320,6 +1322,7 @@ def simulate_block(plan, streams, out):
     # outputs
     cdef int8_t[::1] ruined = out.ruined, blown = out.blown
     cdef int32_t[::1] ruin_day = out.ruin_day, margin_calls = out.margin_calls
+    cdef int32_t[::1] stop_day = out.stop_day
     cdef int32_t[::1] trades = out.trades, wins = out.wins, skipped = out.skipped
     cdef double[::1] final_equity = out.final_equity, peak_equity = out.peak_equity
     cdef double[::1] max_dd = out.max_dd
@@ -1345,7 +1348,7 @@ def simulate_block(plan, streams, out):
 
     if n == 0:
         return out
-    for name in ("ruin_day", "blown", "margin_calls", "trades", "wins", "skipped",
+    for name in ("ruin_day", "stop_day", "blown", "margin_calls", "trades", "wins", "skipped",
                  "final_equity", "peak_equity", "max_dd", "nonfinite", "corr_reviews",
                  "corr_flagged", "corr_days"):
         if getattr(out, name).shape[0] != n:
@@ -1426,6 +1429,7 @@ def simulate_block(plan, streams, out):
 
     O.ruined = &ruined[0]
     O.ruin_day = &ruin_day[0]
+    O.stop_day = &stop_day[0]
     O.blown = &blown[0]
     O.margin_calls = &margin_calls[0]
     O.trades = &trades[0]

@@ -503,7 +503,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
             if not math.isfinite(E):
                 # an overflow (a runaway drift, an absurd price): the path is void; it stops
                 # here and the runner fails the whole run (no result is reported)
-                _void(out, p, E, peak[p])
+                _void(out, p, E, peak[p], day)
                 alive[p] = False
                 break
             any_open = False
@@ -531,6 +531,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                 E = cash[p]
                 track_drawdown(p, E)   # the forced close's costs count in the drawdown
                 alive[p] = False
+                out.stop_day[p] = day
                 if ruin_now:
                     out.ruined[p] = 1
                     out.ruin_day[p] = day
@@ -559,7 +560,7 @@ def simulate_block(plan: Plan, streams, out: BlockOutput, on_event=None):
                     if not math.isfinite(s2[p][i]):   # a log price that overflowed, or its square
                         finite = False
                 if not finite:
-                    _void(out, p, E, peak[p])
+                    _void(out, p, E, peak[p], day)
                     alive[p] = False
                     break
                 for j in range(K):
@@ -879,9 +880,10 @@ def pair_partner_open(flag, M: int, i: int, is_open) -> bool:
     return False
 
 
-def _void(out: BlockOutput, p: int, E: float, peak: float) -> None:
+def _void(out: BlockOutput, p: int, E: float, peak: float, day: int) -> None:
     """A path whose state became non-finite: flagged (the runner refuses the run), stopped."""
     out.nonfinite[p] = 1
+    out.stop_day[p] = day
     out.final_equity[p] = E
     out.peak_equity[p] = peak
 

@@ -241,6 +241,9 @@ class BlockOutput:
     """
     ruined: np.ndarray          # i1[n] 1 if ruined (absorbing)
     ruin_day: np.ndarray        # i4[n] day of ruin (1-based), -1 if never
+    stop_day: np.ndarray        # i4[n] day the path stopped before the horizon (1-based): ruined,
+                                #       blown (equity <= 0, with or without a ruin rule) or
+                                #       void (nonfinite); -1 if it ran to the horizon
     blown: np.ndarray           # i1[n] 1 if equity reached <= 0
     margin_calls: np.ndarray    # i4[n]
     trades: np.ndarray          # i4[n] closed trades, all markets
@@ -279,6 +282,7 @@ class BlockOutput:
         M, K, G = plan.M, plan.K, plan.G
         return cls(
             ruined=np.zeros(n, np.int8), ruin_day=np.full(n, -1, np.int32),
+            stop_day=np.full(n, -1, np.int32),
             blown=np.zeros(n, np.int8), margin_calls=np.zeros(n, np.int32),
             trades=np.zeros(n, np.int32), wins=np.zeros(n, np.int32),
             skipped=np.zeros(n, np.int32), final_equity=np.zeros(n),
@@ -297,7 +301,7 @@ class BlockOutput:
             equity=np.zeros((n, plan.n_days + 1)) if record_equity else np.zeros((0, 0)),
         )
 
-    PER_PATH = ("ruined", "ruin_day", "blown", "margin_calls", "trades", "wins", "skipped",
+    PER_PATH = ("ruined", "ruin_day", "stop_day", "blown", "margin_calls", "trades", "wins", "skipped",
                 "final_equity", "peak_equity", "max_dd", "tier_day", "nonfinite", "equity",
                 "corr_reviews", "corr_flagged", "corr_days")
     PER_BLOCK = ("m_trades", "m_wins", "m_win_r", "m_win_rn", "m_loss_r", "m_loss_rn",

@@ -405,10 +405,11 @@ class RunResult(_Result):
         return run_figures(run_data(self.plan.compiled, self.output, self.summary))
 
     def to_frame(self) -> "pd.DataFrame":
-        """One row per path: ``ruined, blown, ruin_day, margin_calls, trades, wins, skipped,
+        """One row per path: ``ruined, blown, ruin_day, stop_day, margin_calls, trades, wins, skipped,
         final_equity, peak_equity, max_drawdown`` and ``tier{k}_day`` (the first day equity
-        closed at or above ``tiers[k].at``); days are missing (<NA>) where it never
-        happened. Needs pandas."""
+        closed at or above ``tiers[k].at``); ``stop_day`` is the day a path stopped before the
+        horizon (ruined or blown); days are missing (<NA>) where it never happened. Needs
+        pandas."""
         import numpy as np
         pd = _pandas()
         out = self.output
@@ -424,6 +425,7 @@ class RunResult(_Result):
             "ruined": np.asarray(out.ruined).astype(bool),
             "blown": np.asarray(out.blown).astype(bool),
             "ruin_day": days(out.ruin_day),
+            "stop_day": days(out.stop_day),
             "margin_calls": np.asarray(out.margin_calls, dtype=np.int64),
             "trades": np.asarray(out.trades, dtype=np.int64),
             "wins": np.asarray(out.wins, dtype=np.int64),

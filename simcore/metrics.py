@@ -324,9 +324,10 @@ def _review_summary(plan: Plan, out: BlockOutput, n: int) -> dict:
     reviews = int(np.asarray(out.corr_reviews, np.int64).sum())
     flagged = int(np.asarray(out.corr_flagged, np.int64).sum())
     days = int(np.asarray(out.corr_days, np.int64).sum())
-    # day ends a path lived through: the horizon, or the days before its ruin day
-    rd = np.asarray(out.ruin_day, np.int64)
-    alive_days = int(np.where(rd >= 1, rd - 1, plan.n_days).sum())
+    # day ends a path lived through: the horizon, or the days before the day it stopped (ruined
+    # or blown, whether or not a ruin rule caught it)
+    sd = np.asarray(out.stop_day, np.int64)
+    alive_days = int(np.where(sd >= 1, sd - 1, plan.n_days).sum())
     scale = _f(plan.corr_scale) if plan.corr_action == CORR_SCALE else None
     return {
         "every_days": int(plan.corr_every), "window_days": int(plan.corr_window),

@@ -87,14 +87,14 @@ def write_text(path, text: str) -> None:
 # ---- CSV ------------------------------------------------------------------------------------
 
 def csv_header(K: int) -> list[str]:
-    return (["path", "ruined", "ruin_day", "blown", "margin_calls", "trades", "wins", "skipped",
+    return (["path", "ruined", "ruin_day", "stop_day", "blown", "margin_calls", "trades", "wins", "skipped",
              "final_equity", "peak_equity", "max_drawdown"]
             + [f"tier{k}_day" for k in range(K)])
 
 
 def write_csv(out, path, chunk: int = 65536) -> int:
     """One row per path of the run's output ``out`` (the runner's merged BlockOutput): ruin,
-    ruin day, blown, margin calls, trades, wins, skipped entries, final and peak equity (USD),
+    ruin day, the day it stopped early (ruined or blown), blown, margin calls, trades, wins, skipped entries, final and peak equity (USD),
     maximum drawdown (fraction of peak), and the first day at or above each tier. A day that
     never came (never ruined, tier never reached) is an empty cell. Written atomically, in
     chunks (memory bounded by ``chunk`` rows); returns the number of rows."""
@@ -113,6 +113,7 @@ def write_csv(out, path, chunk: int = 65536) -> int:
             for s in range(0, n, chunk):
                 e = min(n, s + chunk)
                 cols = [range(s, e), out.ruined[s:e].tolist(), day(out.ruin_day[s:e]),
+                        day(out.stop_day[s:e]),
                         out.blown[s:e].tolist(), out.margin_calls[s:e].tolist(),
                         out.trades[s:e].tolist(), out.wins[s:e].tolist(),
                         out.skipped[s:e].tolist(),

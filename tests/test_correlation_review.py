@@ -444,3 +444,33 @@ def test_pair_correlation_is_zero_for_a_flat_market_or_an_overflowed_sum():
     assert pc(1.0, 0.0, 9.0) == 0.0
     assert pc(math.inf, math.inf, 1.0) == 0.0
     assert pc(1e300, 1e300, 1e300) == 0.0
+
+
+def test_share_of_days_flagged_counts_a_blown_paths_days_only_until_it_stopped():
+    """Without a ruin rule a blown account (equity <= 0) stops with no ruin day; the review's
+    share of days under a flag divides by the day ends each path lived through, which for such
+    a path end at its stop day (``stop_day``), not at the horizon."""
+    from simcore._plan import STOP_NONE
+    from simcore.metrics import _review_summary
+    # no stops, thin margins, volatile markets: most accounts blow up within days or weeks
+    corr = np.array([[1.0, 0.95, 0.0], [0.95, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    plan = make_plan(M=3, n_days=120, corr=corr, sigma=[0.6, 0.7, 0.8], price=100.0,
+                     stop_kind=STOP_NONE, target_kind=0, pv=[10.0], im=[1.0], mm=[0.5],
+                     comm=[1.0], tick=[0.01], slip_ticks=1.0,
+                     tier_max=np.full((1, 3), 2000, np.int32), risk_per_trade=0.02,
+                     capital=10_000.0, max_hold=5)
+    plan = review(plan, action=CORR_SCALE, every=10, window=20, limit=0.8, scale=0.5)
+    assert plan.ruin_level == -math.inf and plan.ruin_dd == math.inf    # no ruin rule
+    out = run_kernel(plan, 200, 3)
+    twin, _ = run_twin(plan, 200, 3)
+    assert_identical(out, twin)
+    blown = out.blown.astype(bool)
+    assert 20 <= blown.sum() < 200 and not out.ruined.any()
+    assert (out.ruin_day == -1).all()
+    assert (out.stop_day[blown] >= 1).all() and (out.stop_day[~blown] == -1).all()
+    lived = np.where(out.stop_day >= 1, out.stop_day - 1, plan.n_days)
+    assert lived.sum() < 200 * plan.n_days
+    s = _review_summary(plan, out, 200)
+    assert s["share_of_days_flagged"] == pytest.approx(out.corr_days.sum() / lived.sum())
+    # a path is counted under a flag only on day ends it lived through
+    assert (out.corr_days <= lived).all()
