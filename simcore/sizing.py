@@ -34,9 +34,11 @@ Three answers per target, from the same evaluations, with p-hat the estimate at 
 
 * ``capital``              -- point estimate: p-hat meets the target;
 * ``capital_conservative`` -- the 95% bound meets it (hi <= p for "at most" targets, lo >= q for
-  "at least"): with 95% confidence the target truly holds there;
-* ``capital_optimistic``   -- the other bound meets it; below it the target fails with 95%
-  confidence. [optimistic, conservative] is a 95% range for the capital the target needs.
+  "at least"): at that capital, taken alone, the target holds with 95% confidence;
+* ``capital_optimistic``   -- the other bound meets it: below it every evaluated point, taken
+  alone, fails the target with 95% confidence. [optimistic, conservative] is a range for the
+  capital the target needs, not a joint 95% interval: its ends rest on per-point 95% bounds,
+  and the search evaluates many points with no correction for that multiplicity.
 
 Search
 ------
