@@ -199,11 +199,13 @@ def guard(fn):
         except KeyboardInterrupt:
             raise Interrupted() from None
         except Exception as e:  # noqa: BLE001 - the CLI's last line of defence
-            from simcore.errors import ScenarioError, SimulationError
+            from simcore.errors import OutputConflict, ScenarioError, SimulationError
             if is_broken_pipe(e):
                 raise PipeClosed() from None
             if isinstance(e, ScenarioError):
                 raise BadInput(str(e)) from None
+            if isinstance(e, OutputConflict):
+                raise Failed(str(e)) from None
             if os.environ.get("SIMRISK_DEBUG"):
                 raise
             if isinstance(e, SimulationError):

@@ -31,7 +31,7 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
         models, report_file, plot_dir, csv_file):
     """Simulate FILE's plan: ruin, tier times, margin calls, drawdown, final equity."""
     from simcore import api
-    from simcore._files import atomic_path
+    from simcore._files import atomic_path, output_set
     from simcore.errors import ScenarioError
 
     check_backend(backend, scheduler)
@@ -63,13 +63,14 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
                       backend=backend, scheduler=scheduler, record_equity=dest is not None,
                       equity_paths=outputs.equity_paths)
     summary = res.summary
-    summary.update(outputs.write_run(spec.compiled, res.output, summary, command_line(),
-                                     spec.scenario))
-    if dest is not None:
-        import numpy as np
-        with atomic_path(dest) as tmp:   # complete or absent, never a truncated file
-            np.save(tmp, res.equity)
-        summary["equity_file"] = equity_file
+    with output_set():                   # the files of this command: all of them or none
+        summary.update(outputs.write_run(spec.compiled, res.output, summary, command_line(),
+                                         spec.scenario))
+        if dest is not None:
+            import numpy as np
+            with atomic_path(dest) as tmp:   # complete or absent, never a truncated file
+                np.save(tmp, res.equity)
+            summary["equity_file"] = equity_file
     if as_json:
         dump_json(summary)
     else:

@@ -102,8 +102,10 @@ def stress(file, spike, adverse, vol_mult, tails, review, window, paths, seed, h
     with Progress(paths * n_runs, progress_wanted(as_json), "stress rows") as progress:
         res = api.run_stress_rows(spec, rows, paths, seed, reviews=reviews, jobs=jobs,
                                   progress=progress, backend=backend, scheduler=scheduler)
-    res.summary.update(outputs.write_stress(res.summary, spec.compiled, command_line(),
-                                            spec.scenario))
+    from simcore._files import output_set
+    with output_set():                   # the figures and the page: all of them or none
+        res.summary.update(outputs.write_stress(res.summary, spec.compiled, command_line(),
+                                                spec.scenario))
     if as_json:
         dump_json(res.summary)
     else:

@@ -10,23 +10,43 @@ helpers, so that
   file behind, nor a stale temporary: the data go to a temporary file in the same folder,
   which is renamed into place (``os.replace``, atomic on POSIX) only once complete.
 
+* a file that appears at the destination while the work runs (another program, a second
+  simrisk) is not overwritten unless that destination was checked with ``force=True``: the
+  finished file is linked into place only if the name is still free (``os.link`` fails on an
+  existing name), else it is kept beside it as ``NAME.new.EXT`` and :class:`OutputConflict`
+  says so;
+* the files of one command are committed together (:func:`output_set`): a failure while any of
+  them is written leaves none of them behind.
+
 Usage::
 
     dest = check_destination(path, force=force, suffixes=(".npy",), option="--save-equity")
     ...                                   # the long work
-    with atomic_path(dest) as tmp:
-        np.save(tmp, array)               # writes tmp; renamed to dest on success
+    with output_set():                    # optional: several files, all or none
+        with atomic_path(dest) as tmp:
+            np.save(tmp, array)           # writes tmp; moved to dest on success
 """
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import pathlib
 import tempfile
 
-from .errors import ScenarioError
+from .errors import OutputConflict, ScenarioError
 
-__all__ = ["check_destination", "atomic_path"]
+__all__ = ["check_destination", "atomic_path", "output_set", "OutputConflict"]
+
+# destinations checked with force=True: the only ones a finished file may replace
+_may_replace: set[str] = set()
+# the pending (temporary, destination) pairs of the innermost output_set, or None
+_pending: contextvars.ContextVar = contextvars.ContextVar("simrisk_pending_outputs",
+                                                         default=None)
+
+
+def _key(p: pathlib.Path) -> str:
+    return os.path.realpath(os.fspath(p))
 
 
 def check_destination(path, *, force: bool, suffixes: tuple[str, ...],
@@ -40,6 +60,7 @@ def check_destination(path, *, force: bool, suffixes: tuple[str, ...],
     if not text:
         raise ScenarioError(option, "the file name is empty")
     p = pathlib.Path(text)
+    _may_replace.discard(_key(p))       # re-granted below only with force
     if p.is_dir():
         raise ScenarioError(option, f"{text} is a directory (give a file name)")
     if suffixes and p.suffix.lower() not in tuple(s.lower() for s in suffixes):
@@ -55,6 +76,8 @@ def check_destination(path, *, force: bool, suffixes: tuple[str, ...],
             raise ScenarioError(option, f"{text} exists (use --force to overwrite it)")
         if not os.access(p, os.W_OK) and not os.access(parent, os.W_OK):
             raise ScenarioError(option, f"{text} exists and cannot be replaced")
+    if force:
+        _may_replace.add(_key(p))
     return p
 
 
@@ -80,9 +103,10 @@ def _umask() -> int:
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path in ``path``'s folder (with the same suffix); when the block
-    ends normally, ``os.replace`` it onto ``path``. On any exception -- KeyboardInterrupt
-    included -- the temporary file is removed and the exception re-raised, so ``path`` is
-    either untouched or complete."""
+    ends normally, move it onto ``path`` (:func:`_commit`) -- at once, or inside an
+    :func:`output_set` when that ends. On any exception -- KeyboardInterrupt included -- the
+    temporary file is removed and the exception re-raised, so ``path`` is either untouched or
+    complete."""
     dest = pathlib.Path(os.fspath(path))
     parent = dest.parent if str(dest.parent) else pathlib.Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".part{dest.suffix}",
@@ -92,8 +116,81 @@ def atomic_path(path):
     try:
         os.chmod(tmp_path, 0o666 & ~_umask())     # mkstemp makes 0600; a plain file would not
         yield tmp_path
-        os.replace(tmp_path, dest)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+    pending = _pending.get()
+    if pending is None:
+        _commit([(tmp_path, dest)])
+    else:
+        pending.append((tmp_path, dest))
+
+
+@contextlib.contextmanager
+def output_set():
+    """Files written with :func:`atomic_path` inside the block stay temporary until it ends
+    normally, then are moved into place together; on any exception none is, and every
+    temporary is removed. (Moving is a rename, which does not fail for lack of space.)"""
+    pending: list = []
+    token = _pending.set(pending)
+    try:
+        yield
+    except BaseException:
+        for tmp, _ in pending:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise
+    finally:
+        _pending.reset(token)
+    _commit(pending)
+
+
+def _commit(pairs) -> None:
+    """Move each finished temporary onto its destination: ``os.replace`` where the destination
+    was checked with ``force=True``; elsewhere only if the name is still free (``os.link``
+    refuses an existing name, so a file that appeared meanwhile is never overwritten). A
+    refused one is kept beside it as ``NAME.new.EXT``; after the others are moved,
+    :class:`OutputConflict` names them."""
+    kept = []
+    for tmp, dest in pairs:
+        if _key(dest) in _may_replace:
+            os.replace(tmp, dest)
+            continue
+        try:
+            os.link(tmp, dest)
+        except FileExistsError:
+            kept.append((dest, _keep_beside(tmp, dest)))
+            continue
+        except OSError:                 # no hard links here (some network or FAT mounts)
+            if dest.exists() or dest.is_symlink():
+                kept.append((dest, _keep_beside(tmp, dest)))
+                continue
+            os.replace(tmp, dest)
+            continue
+        tmp.unlink()
+    if kept:
+        raise OutputConflict("; ".join(
+            f"{d} appeared while simrisk ran and was left as it is; this run's file is {k}"
+            for d, k in kept))
+
+
+def _keep_beside(tmp: pathlib.Path, dest: pathlib.Path) -> pathlib.Path:
+    """Give a finished temporary a free visible name next to ``dest``: NAME.new.EXT,
+    NAME.new-2.EXT, ..."""
+    k = 1
+    while True:
+        alt = dest.with_name(f"{dest.stem}.new{'' if k == 1 else f'-{k}'}{dest.suffix}")
+        try:
+            os.link(tmp, alt)
+        except FileExistsError:
+            k += 1
+            continue
+        except OSError:
+            if alt.exists():
+                k += 1
+                continue
+            os.replace(tmp, alt)
+            return alt
+        tmp.unlink()
+        return alt

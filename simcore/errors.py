@@ -25,3 +25,9 @@ class ScenarioError(ValueError):
 class SimulationError(RuntimeError):
     """A run went wrong in a way no result may hide: for example a path whose state (price,
     equity) became non-finite. The run is failed as a whole; nothing is reported."""
+
+
+class OutputConflict(RuntimeError):
+    """A file appeared at an output's destination while the command ran (it did not exist, or
+    was not to be overwritten, when checked): it was left as it is and the finished output was
+    kept beside it under another name, which the message gives."""

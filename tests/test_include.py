@@ -1,10 +1,11 @@
 """The plan key ``include:`` (a fragment under the plan's own keys) and simcore._files."""
 import os
+import pathlib
 
 import pytest
 import yaml
 
-from simcore._files import atomic_path, check_destination
+from simcore._files import OutputConflict, atomic_path, check_destination, output_set
 from simcore.errors import ScenarioError
 from simcore.scenario import load_scenario, parse_scenario
 
@@ -165,6 +166,7 @@ def test_check_destination(tmp_path):
 def test_atomic_path_replaces_on_success_and_cleans_up_on_failure(tmp_path):
     target = tmp_path / "out.yaml"
     target.write_text("old")
+    check_destination(target, force=True, suffixes=(".yaml",), option="-o")   # may replace
     with atomic_path(target) as tmp:
         assert tmp.parent == tmp_path and tmp.suffix == ".yaml" and tmp != target
         tmp.write_text("new")
@@ -180,3 +182,75 @@ def test_atomic_path_replaces_on_success_and_cleans_up_on_failure(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (target.stat().st_mode & 0o777) == 0o666 & ~mask
+
+
+def test_a_file_that_appears_during_the_work_is_not_overwritten(tmp_path):
+    """Checked free (no --force), then created by someone else while the work ran: it is left
+    as it is, and the finished output is kept beside it as NAME.new.EXT (then .new-2 ...)."""
+    dest = check_destination(tmp_path / "out.csv", force=False, suffixes=(".csv",),
+                             option="--csv")
+    dest.write_text("theirs")
+    for k, alt in ((1, "out.new.csv"), (2, "out.new-2.csv")):
+        with pytest.raises(OutputConflict) as e:
+            with atomic_path(dest) as tmp:
+                tmp.write_text(f"ours {k}")
+        assert dest.read_text() == "theirs"
+        assert (tmp_path / alt).read_text() == f"ours {k}"
+        assert str(dest) in str(e.value) and alt in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "out.new-2.csv",
+                                                          "out.new.csv"]
+    # with --force the same destination is replaced; checked again without it, it is not
+    check_destination(dest, force=True, suffixes=(".csv",), option="--csv")
+    with atomic_path(dest) as tmp:
+        tmp.write_text("ours, forced")
+    assert dest.read_text() == "ours, forced"
+    with pytest.raises(ScenarioError):
+        check_destination(dest, force=False, suffixes=(".csv",), option="--csv")
+    with pytest.raises(OutputConflict):
+        with atomic_path(dest) as tmp:
+            tmp.write_text("not forced")
+    assert dest.read_text() == "ours, forced"
+
+
+def test_output_set_moves_its_files_into_place_together_or_not_at_all(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.html"
+    for exc in (RuntimeError, KeyboardInterrupt):
+        with pytest.raises(exc):
+            with output_set():
+                with atomic_path(a) as tmp:
+                    tmp.write_text("a")
+                assert not a.exists()               # written, not yet in place
+                with atomic_path(b) as tmp:
+                    tmp.write_text("half")
+                    raise exc()
+        assert list(tmp_path.iterdir()) == []       # neither file, no temporary left
+    with pytest.raises(RuntimeError):
+        with output_set():
+            with atomic_path(a) as tmp:
+                tmp.write_text("a")
+            raise RuntimeError("after the last file, before the set ended")
+    assert list(tmp_path.iterdir()) == []
+    with output_set():
+        with atomic_path(a) as tmp:
+            tmp.write_text("a")
+        with atomic_path(b) as tmp:
+            tmp.write_text("b")
+    assert a.read_text() == "a" and b.read_text() == "b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.html"]
+
+
+def test_run_leaves_no_output_when_a_later_one_fails(tmp_path, monkeypatch):
+    """simrisk run --csv F --save-equity G: if saving G fails, F is not left behind either."""
+    from click.testing import CliRunner
+    import numpy as np
+    from simcore.cli.main import main as cli
+    scen = pathlib.Path(__file__).resolve().parents[1] / "scenarios" / "5k_four_asset.yaml"
+
+    def broken_save(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(np, "save", broken_save)
+    r = CliRunner().invoke(cli, ["run", str(scen), "--paths", "64", "--horizon", "20",
+                                 "--csv", str(tmp_path / "paths.csv"),
+                                 "--save-equity", str(tmp_path / "eq.npy")])
+    assert r.exit_code == 1 and "No space left" in r.output and "Traceback" not in r.output
+    assert list(tmp_path.iterdir()) == []
