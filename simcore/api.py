@@ -303,7 +303,7 @@ def _pandas() -> Any:
     except ImportError:
         raise ImportError("to_frame() needs pandas, which simrisk does not install by "
                           "itself: pip install pandas (or the calibrate extra: "
-                          "pip install 'simrisk[calibrate]')") from None
+                          "pip install '.[calibrate]' in the source tree)") from None
     return pandas
 
 
@@ -688,6 +688,28 @@ def _check_backend(backend: str, scheduler: Optional[str]) -> None:
         except ImportError:
             raise ScenarioError("--backend", "dask needs the dask extra (install the dask "
                                 "extra: pip install '.[dask]' in the source tree)") from None
+        if scheduler is not None:
+            _probe_scheduler(scheduler)
+
+
+def _probe_scheduler(address: str, timeout: float = 5.0) -> None:
+    """A TCP scheduler address that nothing answers at is refused before any work, in seconds
+    (dask's own client would wait 30 s and then fail mid-command). Other transports (tls://,
+    ucx://, ...) are left to dask."""
+    import socket
+    from distributed.comm import get_address_host_port, parse_address
+    try:
+        scheme, _ = parse_address(address)
+        if scheme != "tcp":
+            return
+        host, port = get_address_host_port(address)
+    except (ValueError, TypeError) as e:
+        raise ScenarioError("--scheduler", f"not a dask address ({address!r}: {e})") from None
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        why = "no answer" if isinstance(e, TimeoutError) else (e.strerror or str(e)).lower()
+        raise ScenarioError("--scheduler", f"no dask scheduler at {address} ({why})") from None
 
 
 @_python_names

@@ -8,7 +8,7 @@ bit-identical to a local run (tests/test_dask.py), provided every worker runs th
 of simcore against the same numpy and C math library (``exp``/``log`` come from the
 platform's libm: use one environment image for the whole cluster).
 
-Needs the ``dask`` extra: ``pip install "simrisk[dask]"`` (``dask[distributed]``).
+Needs the ``dask`` extra: ``pip install '.[dask]'`` in the source tree (``dask[distributed]``).
 
 Usage::
 
@@ -32,7 +32,7 @@ def _import_distributed():
     except ImportError as e:   # pragma: no cover - depends on the environment
         raise ImportError(
             'backend="dask" needs dask.distributed: pip install "dask[distributed]" '
-            '(or the simrisk[dask] extra)') from e
+            "(or the dask extra: pip install '.[dask]' in the source tree)") from e
     return distributed
 
 

@@ -38,7 +38,8 @@ def need_matplotlib(option: str) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise ScenarioError(option, "needs matplotlib (pip install '.[plot]')") from None
+        raise ScenarioError(option, "needs matplotlib (the plot extra: pip install '.[plot]' in "
+                                   "the source tree)") from None
 
 
 def check_plot_dir(folder, names, *, force: bool, option: str = "--plot") -> pathlib.Path:

@@ -88,3 +88,21 @@ def test_dask_config_rejects_cluster_options_with_an_address(cluster):
     with pytest.raises(TypeError):
         with dask_config(cluster.scheduler_address, 2, n_workers=3):
             pass
+
+
+def test_a_scheduler_address_nothing_answers_at_is_a_bad_option_found_at_once():
+    """`--scheduler tcp://HOST:PORT` with no scheduler there: exit 2 naming the option, before
+    any work (a probe of the port, not dask's client with its 30 s connect timeout)."""
+    import socket
+    from click.testing import CliRunner
+    from simcore.cli.main import main
+    with socket.socket() as s:          # a port nothing listens on once this closes
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    scen = os.path.join(os.path.dirname(__file__), "..", "scenarios", "5k_four_asset.yaml")
+    for address, text in ((f"tcp://127.0.0.1:{port}", f"no dask scheduler at tcp://127.0.0.1:{port}"),
+                          ("foo bar", "not a dask address")):
+        r = CliRunner().invoke(main, ["run", scen, "--paths", "10", "--backend", "dask",
+                                      "--scheduler", address])
+        assert r.exit_code == 2, r.output
+        assert f"Error: --scheduler: {text}" in r.output and "Traceback" not in r.output

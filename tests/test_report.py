@@ -337,7 +337,8 @@ def test_missing_matplotlib_is_a_clear_error(cmd, opt, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)       # import fails
     r = invoke(cmd, f, opt, dest)
     assert r.exit_code == 2 and r.stdout == ""
-    assert r.stderr.strip() == f"Error: {opt}: needs matplotlib (pip install '.[plot]')"
+    assert r.stderr.strip() == (f"Error: {opt}: needs matplotlib (the plot extra: "
+                                  "pip install '.[plot]' in the source tree)")
     assert not dest.exists()
 
 
