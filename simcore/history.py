@@ -20,7 +20,10 @@ Replay: path i starts at pool date i and runs ``horizon_days`` consecutive dates
 strongly dependent indicators, and a binomial interval is far too narrow. :func:`replay_interval`
 gives a moving-block bootstrap interval over start dates (Kunsch 1989) with blocks of one
 horizon, and :func:`independent_horizons` says how many non-overlapping horizons the history
-holds (``N // horizon_days``): the honest sample size of a replay.
+holds (``N // horizon_days``): the honest sample size of a replay. A bootstrap of a few
+independent horizons is itself too narrow (and has zero width when every window agrees: an
+event on no path or on every path), so :func:`replay_ci` reports the union of that interval
+and a Wilson score interval at the effective sample size ``n_eff = independent_horizons``.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ import numpy as np
 
 from .errors import ScenarioError
 
-__all__ = ["HistoryData", "load_history", "history_fields", "replay_interval",
+__all__ = ["HistoryData", "load_history", "history_fields", "replay_interval", "replay_ci",
            "independent_horizons", "POOL_FIRST"]
 
 POOL_FIRST = 15          # the first bar with a previous close and an ATR(14) before its open
@@ -237,3 +240,27 @@ def replay_interval(x, block: int, *, n_boot: int = 2000, level: float = 0.95,
     means = sums.sum(axis=1) / n
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return [float(lo), float(hi)]
+
+
+def replay_ci(x, block: int, n_eff: int, *, level: float = 0.95) -> Optional[dict]:
+    """A replay probability's honest interval: ``x`` the 0/1 outcome of each window (in start
+    date order), ``block`` the horizon in days, ``n_eff`` the independent horizons.
+
+    Returns ``{"ci95": union, "moving_block": mb, "effective": wl}``: ``mb`` is
+    :func:`replay_interval` (blocks of one horizon), ``wl`` the Wilson score interval of
+    ``p_hat = mean(x)`` at ``n_eff`` trials (:func:`simcore.metrics.wilson_effective`,
+    ``k_eff = p_hat * n_eff`` need not be an integer), and ``ci95 = [min(lo), max(hi)]``.
+    The union contains ``p_hat`` (the Wilson interval does) and is never narrower than ``mb``;
+    when every window agrees ``mb`` is a point and the Wilson interval carries the width.
+    None for fewer than 2 values or ``n_eff < 1``."""
+    from scipy.stats import norm
+    from .metrics import wilson_effective
+
+    x = np.asarray(x, float)
+    mb = replay_interval(x, block, level=level)
+    if mb is None or n_eff < 1:
+        return None
+    p_hat = float(np.clip(x.mean(), 0.0, 1.0))
+    wl = list(wilson_effective(p_hat, n_eff, float(norm.ppf((1 + level) / 2))))
+    return {"ci95": [min(mb[0], wl[0]), max(mb[1], wl[1])], "moving_block": mb,
+            "effective": wl}

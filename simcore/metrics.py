@@ -23,7 +23,7 @@ import numpy as np
 
 from ._plan import CORR_OFF, CORR_SCALE, SKIP_CORRELATION, SKIP_REASONS, BlockOutput, Plan
 
-__all__ = ["wilson", "summarize", "format_table", "Z95"]
+__all__ = ["wilson", "wilson_effective", "summarize", "format_table", "Z95"]
 
 #: two-sided 95% standard normal quantile, ``scipy.stats.norm.ppf(0.975)``
 Z95 = 1.959963984540054
@@ -50,7 +50,26 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
 
     Raises ValueError unless 0 <= k <= n and z > 0.
     """
-    k, n, z = int(k), int(n), float(z)
+    return _wilson(int(k), int(n), float(z))
+
+
+def wilson_effective(p_hat: float, n_eff: float, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a proportion ``p_hat`` estimated with the information of
+    ``n_eff`` independent trials (an *effective* sample size, e.g. the independent horizons of
+    a replay): :func:`wilson`'s formula with ``k = p_hat * n_eff``, which need not be an
+    integer. ``lo`` is exactly 0 at ``p_hat = 0`` and ``hi`` exactly 1 at ``p_hat = 1``.
+
+    Raises ValueError unless 0 <= p_hat <= 1, n_eff >= 0 and z > 0."""
+    p_hat, n_eff = float(p_hat), float(n_eff)
+    if not 0.0 <= p_hat <= 1.0:
+        raise ValueError(f"wilson_effective: need 0 <= p_hat <= 1, got {p_hat!r}")
+    if not (n_eff >= 0.0 and math.isfinite(n_eff)):
+        raise ValueError(f"wilson_effective: need a finite n_eff >= 0, got {n_eff!r}")
+    return _wilson(p_hat * n_eff, n_eff, float(z))
+
+
+def _wilson(k: float, n: float, z: float) -> tuple[float, float]:
+    """:func:`wilson` for real ``k`` and ``n`` (validated here, not converted)."""
     if n < 0 or k < 0 or k > n:
         raise ValueError(f"wilson: need 0 <= k <= n, got k={k}, n={n}")
     if not (z > 0.0 and math.isfinite(z)):
@@ -345,12 +364,15 @@ def _review_summary(plan: Plan, out: BlockOutput, n: int) -> dict:
 
 def _history_summary(plan: Plan, out: BlockOutput, n: int, summary: dict) -> dict:
     """``history`` (SPEC 11): the pool, and for replay honest intervals. Replay's paths are the
-    overlapping windows of one history: the probabilities' ``ci95`` become moving-block
-    bootstrap intervals over start dates (blocks of one horizon; the binomial Wilson interval,
-    far too narrow here, stays as ``ci95_binomial``), and ``independent_horizons`` says how
-    many non-overlapping horizons the pool holds. Fewer than two: no interval (None)."""
+    overlapping windows of one history: each probability's ``ci95`` becomes the union of a
+    moving-block bootstrap interval over start dates (blocks of one horizon; kept as
+    ``ci95_moving_block``) and a Wilson score interval at the effective sample size
+    ``n_eff = independent_horizons`` (``ci95_effective``); the binomial Wilson interval over
+    all windows, far too narrow here, stays as ``ci95_binomial`` (:func:`history.replay_ci`).
+    Fewer than two independent horizons: no interval (None). ``block_days`` is the
+    bootstrap's and is left out for replay."""
     from ._plan import HIST_REPLAY
-    from .history import replay_interval
+    from .history import replay_ci
     h = dict(plan.extras.get("history") or {})
     h.setdefault("mode", "replay" if plan.hist_mode == HIST_REPLAY else "bootstrap")
     h["dates"] = int(plan.hist_n)
@@ -358,12 +380,18 @@ def _history_summary(plan: Plan, out: BlockOutput, n: int, summary: dict) -> dic
     h["independent_horizons"] = int(plan.hist_n // plan.n_days)
     if plan.hist_mode != HIST_REPLAY:
         return h
-    h["interval"] = "moving-block bootstrap over start dates, blocks of horizon_days"
-    ok = h["independent_horizons"] >= 2
+    h.pop("block_days", None)
+    n_eff = h["independent_horizons"]
+    h["interval"] = ("union of a moving-block bootstrap over start dates (blocks of "
+                     "horizon_days) and a Wilson interval at n_eff = independent_horizons")
+    ok = n_eff >= 2
 
     def swap(d, key, x):
         d[key + "_binomial"] = d.get(key)
-        d[key] = replay_interval(x, plan.n_days) if ok else None
+        r = replay_ci(x, plan.n_days, n_eff) if ok else None
+        d[key] = r["ci95"] if r else None
+        d[key + "_moving_block"] = r["moving_block"] if r else None
+        d[key + "_effective"] = r["effective"] if r else None
 
     swap(summary["ruin"], "ci95", np.asarray(out.ruined, float))
     swap(summary["ruin"], "blown_ci95", np.asarray(out.blown, float))
@@ -454,8 +482,9 @@ def format_table(summary: dict) -> str:
         if hist.get("mode") == "bootstrap":
             line += f", mean block {hist.get('block_days', 1):g} days"
         else:
-            line += ("; paths are overlapping windows: intervals are moving-block bootstrap "
-                     "over start dates")
+            line += ("; paths are overlapping windows: intervals are the union of a "
+                     "moving-block bootstrap over start dates and Wilson at the independent "
+                     "horizons")
         parts.append(line)
     parts.append("")
 

@@ -129,8 +129,9 @@ def format_models(res: dict) -> str:
                          for m, v in res["gbm"].get("gbm_calibration", {}).items())
         notes.append(f"gbm: vol calibrated from the same history ({vols})")
     if "replay" in res:
-        notes.append("replay: overlapping windows of one history; its interval is a "
-                     "moving-block bootstrap over start dates")
+        notes.append("replay: overlapping windows of one history; its interval is the union "
+                     "of a moving-block bootstrap over start dates and Wilson at the "
+                     "independent horizons")
     return "\n".join([head, "", tabulate(rows, headers=[""] + models, tablefmt="simple",
                                           disable_numparse=True,
                                           colalign=("left",) + ("right",) * len(models)),

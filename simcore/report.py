@@ -151,7 +151,9 @@ def run_narrative(d) -> list[str]:
     if h.get("mode") == "replay":
         out.append(f"The paths are the {n:,} overlapping windows of one history (it holds "
                    f"{h.get('independent_horizons')} independent horizons), so the intervals "
-                   f"are moving-block bootstrap intervals over start dates, not binomial ones.")
+                   f"are not binomial ones: each is the union of a moving-block bootstrap "
+                   f"interval over start dates and a Wilson interval at the independent "
+                   f"horizons.")
     cap = s["capital"]
     fe = s["final_equity"]
     nxt = next((t for t in s["tiers"] if t["at"] is not None and t["at"] > cap), None)

@@ -8,7 +8,10 @@ standardized multivariate Student-t. Every row runs with the base row's seed and
 layout, and every random purpose has its own stream (``_plan.STREAMS``), so path ``i`` of a
 stressed row sees the very same normal shocks and exit uniforms as path ``i`` of the base.
 Differences from the base are therefore paired, and their confidence intervals are
-computed from per-path differences (much tighter than comparing two independent runs).
+computed from the paired outcomes (much tighter than comparing two independent runs): for the
+yes/no outcomes (ruin, a margin call, a tier reached) Newcombe's hybrid score interval for a
+difference of paired proportions (:func:`paired_proportion_diff`), for the 5th percentile of
+equity a paired bootstrap (:func:`paired_quantile_diff`).
 """
 from __future__ import annotations
 
@@ -134,12 +137,74 @@ def sweep(spikes=(), vol_mults=(), tails=None, adverse=False, window=None) -> li
 # ---- paired comparison ----------------------------------------------------------------------
 
 def paired_mean_diff(x: np.ndarray, y: np.ndarray) -> dict:
-    """Mean of ``y - x`` over paths with a normal 95% interval from the per-path differences."""
+    """Mean of ``y - x`` over paths with a normal 95% interval from the per-path differences:
+    for continuous outcomes (equity, drawdown). Yes/no outcomes use
+    :func:`paired_proportion_diff`, whose interval does not collapse when no pair differs."""
     d = np.asarray(y, float) - np.asarray(x, float)
     n = d.size
     m = float(d.mean())
     se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
     return {"diff": m, "ci95": [m - Z95 * se, m + Z95 * se] if n > 1 else None}
+
+
+def _newcombe_phi(a: int, b: int, c: int, d: int) -> float:
+    """Newcombe's (1998) estimate of the correlation between the two paired proportions: the
+    phi coefficient ``A / sqrt((a+b)(c+d)(a+c)(b+d))`` with ``A = ad - bc``, where a positive
+    ``A`` is first reduced by ``n / 2`` (to 0 when ``0 <= A <= n / 2``); 0 when a margin is
+    empty. This is the published method 10 (Statistics in Medicine 17:2635, as implemented in
+    Fagerland, Lydersen and Laake's ``contingencytables`` and in ``biostatUZH``); the plain
+    phi does not reproduce the published examples (tests/test_stress_rows.py)."""
+    den = float(a + b) * float(c + d) * float(a + c) * float(b + d)
+    if den == 0.0:
+        return 0.0
+    n = a + b + c + d
+    A = float(a) * float(d) - float(b) * float(c)
+    if A > n / 2:
+        A -= n / 2
+    elif A >= 0:
+        A = 0.0
+    return A / math.sqrt(den)
+
+
+def paired_proportion_diff(x: np.ndarray, y: np.ndarray, *, level: float = 0.95) -> dict:
+    """``mean(y) - mean(x)`` for paired yes/no outcomes (path i of a stressed row ``y``
+    against path i of the base ``x``) with Newcombe's hybrid score interval for a difference
+    of paired proportions (Newcombe 1998, Statistics in Medicine 17:2635-2650, method 10;
+    Wilson limits without continuity correction).
+
+    With the paired counts a (both), b (x only), c (y only), d (neither), n = a+b+c+d,
+    ``p1 = (a+b)/n`` with Wilson limits [l1, u1], ``p2 = (a+c)/n`` with [l2, u2], and phi from
+    :func:`_newcombe_phi`, the difference ``D = p2 - p1`` has limits
+
+        D - sqrt((p2-l2)^2 - 2 phi (p2-l2)(u1-p1) + (u1-p1)^2)
+        D + sqrt((u2-p2)^2 - 2 phi (u2-p2)(p1-l1) + (p1-l1)^2)
+
+    Unlike a normal interval from per-path differences it does not collapse to [0, 0] when no
+    pair differs (e.g. no margin call in either row) and is not too narrow with few differing
+    pairs. ``ci95`` None without paths."""
+    from scipy.stats import norm
+    from .metrics import wilson
+
+    x = np.asarray(x, bool).ravel()
+    y = np.asarray(y, bool).ravel()
+    n = int(x.size)
+    if n == 0:
+        return {"diff": None, "ci95": None}
+    a = int(np.count_nonzero(x & y))
+    b = int(np.count_nonzero(x & ~y))
+    c = int(np.count_nonzero(~x & y))
+    d = n - a - b - c
+    z = float(norm.ppf((1 + level) / 2))
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = wilson(a + b, n, z)
+    l2, u2 = wilson(a + c, n, z)
+    phi = _newcombe_phi(a, b, c, d)
+    diff = p2 - p1
+    lo = diff - math.sqrt(max(0.0, (p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1)
+                              + (u1 - p1) ** 2))
+    hi = diff + math.sqrt(max(0.0, (u2 - p2) ** 2 - 2 * phi * (u2 - p2) * (p1 - l1)
+                              + (p1 - l1) ** 2))
+    return {"diff": diff, "ci95": [max(-1.0, lo), min(1.0, hi)]}
 
 
 def paired_quantile_diff(x: np.ndarray, y: np.ndarray, q: float, *, n_boot: int = 400,
@@ -184,11 +249,11 @@ def row_summary(plan: Plan, out: BlockOutput, base: Optional[BlockOutput]) -> di
     }
     if base is not None:
         row["vs_base"] = {
-            "ruin_probability": paired_mean_diff(base.ruined, out.ruined),
-            "margin_call_probability": paired_mean_diff(base.margin_calls > 0,
-                                                        out.margin_calls > 0),
-            "tiers_reached": [paired_mean_diff(base.tier_day[:, k] >= 0,
-                                               out.tier_day[:, k] >= 0)
+            "ruin_probability": paired_proportion_diff(base.ruined, out.ruined),
+            "margin_call_probability": paired_proportion_diff(base.margin_calls > 0,
+                                                              out.margin_calls > 0),
+            "tiers_reached": [paired_proportion_diff(base.tier_day[:, k] >= 0,
+                                                     out.tier_day[:, k] >= 0)
                               for k in range(plan.K)],
             "final_equity_p5": paired_quantile_diff(base.final_equity, out.final_equity, 5),
         }
@@ -352,7 +417,8 @@ def format_stress_table(result: dict) -> str:
              f"seed {result['seed']}, {result['horizon_days']} days, capital "
              f"${result['capital']:,.0f}")
     notes = ("Every row uses the base row's random numbers (common random numbers); "
-             "intervals are paired, from per-path differences\n(p5 equity: paired bootstrap).")
+             "intervals are paired (probabilities: Newcombe's score interval\n"
+             "for paired proportions; p5 equity: paired bootstrap).")
     if result.get("reference"):
         notes += (f"\nDifferences are from the row with {result['reference']} (review "
                   "settings: rules.correlation_review).")

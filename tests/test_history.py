@@ -396,6 +396,15 @@ def test_replay_reports_block_intervals_and_independent_horizons(data_dir):
     assert lo <= s["ruin"]["probability"] <= hi
     assert hi - lo > 2 * (bhi - blo)                   # overlapping windows: far wider
     assert s["paths"] == build_plan(load(data_dir)).hist_nstart
+    # the reported interval is the union of the moving-block one and Wilson at n_eff
+    for d, key in [(s["ruin"], "ci95"), (s["ruin"], "blown_ci95"),
+                   (s["margin_calls"], "ci95")] + [(t, "ci95") for t in s["tiers"]
+                                                   if t.get("ci95_binomial") is not None]:
+        mb, ef, ci = d[key + "_moving_block"], d[key + "_effective"], d[key]
+        assert ci == [min(mb[0], ef[0]), max(mb[1], ef[1])], key
+        assert ci[1] > ci[0], key                     # never a point, even with no event
+    assert "block_days" not in h                       # a bootstrap setting: not for replay
+    assert "independent_horizons" in h["interval"]
 
 
 def test_replay_interval_of_independent_values_is_near_binomial():

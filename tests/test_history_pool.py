@@ -157,3 +157,73 @@ def test_replay_interval_default_is_2000_resamples():
     want = _mbb_by_hand(x, 5, 2000)
     assert want != _mbb_by_hand(x, 5, 2001)
     np.testing.assert_allclose(replay_interval(x, 5), want, rtol=1e-12)
+
+
+# ---- replay's reported interval: moving block united with Wilson at n_eff ---------------------
+
+def _wilson_real(k, n, z=1.959963984540054):
+    """Wilson's score interval written out for a real k (the textbook closed form)."""
+    c = (k + z * z / 2) / (n + z * z)
+    h = z / (n + z * z) * math.sqrt(k * (n - k) / n + z * z / 4)
+    return c - h, c + h
+
+
+@pytest.mark.parametrize("value, n_eff", [(0.0, 6), (1.0, 6), (0.0, 2), (1.0, 40)])
+def test_replay_ci_when_every_window_agrees_is_wilson_at_n_eff(value, n_eff):
+    """An event on no window (k = 0) or on every window (k = n): the moving-block interval is a
+    point; the reported one is not, and its open end is Wilson's at n_eff."""
+    from simcore.history import replay_ci
+    x = np.full(4261, value)
+    r = replay_ci(x, 756, n_eff)
+    assert r["moving_block"] == [value, value]
+    lo, hi = r["ci95"]
+    wlo, whi = _wilson_real(value * n_eff, n_eff)
+    if value == 0.0:
+        assert lo == 0.0 and hi == pytest.approx(whi, rel=1e-12) and hi > 0.2
+    else:
+        assert hi == 1.0 and lo == pytest.approx(wlo, rel=1e-12) and lo < 1.0 - 0.05
+    assert r["effective"] == [lo, hi]
+
+
+def test_replay_ci_uses_a_non_integer_k_eff():
+    """p_hat = 0.326 of 6 horizons: k_eff = 1.956, not rounded."""
+    from simcore.history import replay_ci
+    x = np.zeros(1000)
+    x[:326] = 1.0
+    r = replay_ci(x, 100, 6)
+    np.testing.assert_allclose(r["effective"], _wilson_real(0.326 * 6, 6), rtol=1e-12)
+    assert r["effective"] != pytest.approx(list(_wilson_real(2, 6)))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_replay_ci_contains_p_hat_and_the_moving_block_interval(seed):
+    from simcore.history import replay_ci, replay_interval
+    rng = np.random.default_rng(seed)
+    n, block = int(rng.integers(50, 800)), int(rng.integers(1, 60))
+    # runs of equal values, as overlapping windows give
+    x = np.repeat(rng.random(n // 5 + 1) < rng.random(), 5)[:n].astype(float)
+    n_eff = max(1, n // block)
+    r = replay_ci(x, block, n_eff)
+    lo, hi = r["ci95"]
+    assert lo <= x.mean() <= hi
+    mb = replay_interval(x, block)
+    assert r["moving_block"] == mb and lo <= mb[0] and hi >= mb[1]
+    assert lo == min(mb[0], r["effective"][0]) and hi == max(mb[1], r["effective"][1])
+    assert hi - lo > 0
+
+
+def test_replay_ci_none_without_data():
+    from simcore.history import replay_ci
+    assert replay_ci(np.zeros(1), 5, 3) is None
+    assert replay_ci(np.zeros(10), 5, 0) is None
+
+
+def test_wilson_effective_is_wilson_at_integer_k():
+    from simcore.metrics import wilson, wilson_effective
+    for n in (1, 6, 37):
+        for k in range(n + 1):
+            assert wilson_effective(k / n, n) == pytest.approx(wilson(k, n), abs=1e-15)
+    with pytest.raises(ValueError):
+        wilson_effective(1.5, 6)
+    with pytest.raises(ValueError):
+        wilson_effective(0.5, -1)

@@ -64,8 +64,9 @@ def test_model_table_by_hand():
     assert intervals == [["95% interval", "[0.71%, 2.13%]", D],
                          ["95% interval", "[10.00%, 15.00%]", "[30.00%, 70.00%]"]]
     assert lines[-2] == "gbm: vol calibrated from the same history (SP500 18.3%)"
-    assert lines[-1] == ("replay: overlapping windows of one history; its interval is a "
-                         "moving-block bootstrap over start dates")
+    assert lines[-1] == ("replay: overlapping windows of one history; its interval is the "
+                         "union of a moving-block bootstrap over start dates and Wilson at "
+                         "the independent horizons")
     # numbers are right-aligned under their model: each row ends at the table's right edge
     width = len(lines[2].rstrip())
     assert all(len(x.rstrip()) == width for x in lines[3:-3] if x.strip())

@@ -10,6 +10,7 @@ from simcore import _kernel, _kernel_python
 from simcore._plan import BlockOutput, BOTH, LONG, SHORT, STOP_FIXED, TARGET_R
 from simcore.runner import simulate
 from simcore.stress import (Stress, adverse_signs, apply_stress, paired_mean_diff,
+                            paired_proportion_diff,
                             psd_cholesky, run_stress, spike_matrix)
 
 R4 = np.array([[1, .05, .3, .1], [.05, 1, .15, .35], [.3, .15, 1, .15], [.1, .35, .15, 1]])
@@ -170,7 +171,7 @@ def test_ruin_does_not_decrease_with_spike_weight():
 def test_paired_difference_is_tighter_than_independent():
     x = np.random.default_rng(0).random(10_000) < 0.2
     y = x | (np.random.default_rng(1).random(10_000) < 0.02)
-    d = paired_mean_diff(x, y)
-    width = d["ci95"][1] - d["ci95"][0]
     indep = 2 * 1.96 * math.sqrt(0.2 * 0.8 / 1e4 * 2)
-    assert width < indep / 3
+    for d in (paired_mean_diff(x, y), paired_proportion_diff(x, y)):
+        width = d["ci95"][1] - d["ci95"][0]
+        assert width < indep / 3

@@ -117,22 +117,24 @@ def test_the_scenario_exercises_every_figure(result):
 
 
 def test_paired_differences_match_per_path_differences(plan, result, outs):
+    """The yes/no rows: the difference of the rows' proportions with Newcombe's paired
+    interval of the same paths' outcomes."""
+    from simcore.stress import paired_proportion_diff
     base, stressed = outs
     for row, out in zip(result["rows"][1:], stressed):
         vs = row["vs_base"]
-        for key, f in (("ruin_probability", lambda o: o.ruined.astype(float)),
-                       ("margin_call_probability", lambda o: (o.margin_calls > 0) * 1.0)):
-            d = f(out) - f(base)
-            se = d.std(ddof=1) / math.sqrt(d.size)
+        for key, f in (("ruin_probability", lambda o: o.ruined > 0),
+                       ("margin_call_probability", lambda o: o.margin_calls > 0)):
+            d = f(out) * 1.0 - f(base) * 1.0
             assert vs[key]["diff"] == pytest.approx(d.mean(), abs=1e-12)
-            assert vs[key]["ci95"] == pytest.approx([d.mean() - Z95 * se,
-                                                     d.mean() + Z95 * se], abs=1e-12)
+            assert vs[key] == paired_proportion_diff(f(base), f(out))
         assert len(vs["tiers_reached"]) == 3
         for k, tv in enumerate(vs["tiers_reached"]):
-            d = (out.tier_day[:, k] >= 0) * 1.0 - (base.tier_day[:, k] >= 0) * 1.0
-            assert tv["diff"] == pytest.approx(d.mean(), abs=1e-12)
-            se = d.std(ddof=1) / math.sqrt(d.size)
-            assert tv["ci95"][1] - tv["ci95"][0] == pytest.approx(2 * Z95 * se, abs=1e-12)
+            xb, yo = base.tier_day[:, k] >= 0, out.tier_day[:, k] >= 0
+            assert tv["diff"] == pytest.approx(yo.mean() - xb.mean(), abs=1e-12)
+            assert tv == paired_proportion_diff(xb, yo)
+            lo, hi = tv["ci95"]
+            assert lo <= tv["diff"] <= hi and hi > lo
         p5 = vs["final_equity_p5"]
         assert p5["diff"] == pytest.approx(_p5(out.final_equity) - _p5(base.final_equity),
                                            rel=1e-9, abs=1e-9)
@@ -276,3 +278,85 @@ def test_check_stressed_names_the_field(plan):
     assert str(e.value).startswith("stress[2].vol_mult: volatility x10000: ")
     for ok in (Stress(), Stress(vol_mult=0.5), Stress(vol_mult=2.0), Stress(spike=1.0)):
         check_stressed(plan, ok, "x")
+
+
+# ---- Newcombe's interval for paired proportions (the yes/no rows of vs_base) -----------------
+
+def _pairs(a, b, c, d):
+    """Paired 0/1 outcomes with a (both), b (x only), c (y only), d (neither) pairs."""
+    x = np.array([1] * a + [1] * b + [0] * c + [0] * d, bool)
+    y = np.array([1] * a + [0] * b + [1] * c + [0] * d, bool)
+    return x, y
+
+
+def test_paired_proportion_diff_published_example():
+    """Cavo et al. (2012), complete response before and after consolidation therapy: the paired
+    table [[59, 6], [16, 80]] of Fagerland, Lydersen and Laake, "Statistical Analysis of
+    Contingency Tables" (2017), chapter 8. Their R package's test pins Newcombe's
+    square-and-add (method 10) interval at estimate -0.0621, 95% CI -0.1186 to -0.0046
+    (github.com/ocbe-uio/contingencytables, tests/testthat/test-chapter8.R, function
+    Newcombe_square_and_add_CI_paired_2x2). Their estimate is p(row 1) - p(column 1) =
+    (59+6)/161 - (59+16)/161: x (the base) is the column, y the row, so a = 59, b = 16
+    (column only), c = 6 (row only), d = 80."""
+    from simcore.stress import paired_proportion_diff
+    r = paired_proportion_diff(*_pairs(59, 16, 6, 80))
+    assert r["diff"] == pytest.approx(-10 / 161, abs=1e-12)
+    assert round(r["diff"], 4) == -0.0621
+    assert [round(v, 4) for v in r["ci95"]] == [-0.1186, -0.0046]
+
+
+def test_newcombe_phi_adjustment():
+    """phi is the phi coefficient with ad - bc reduced by n/2 when positive (0 up to n/2);
+    with the plain phi the example above would be [-0.1174, -0.0059], not the published one."""
+    from simcore.stress import _newcombe_phi
+    A, n = 59 * 80 - 16 * 6, 161
+    den = math.sqrt(65 * 96 * 75 * 86)
+    assert _newcombe_phi(59, 16, 6, 80) == pytest.approx((A - n / 2) / den, rel=1e-12)
+    assert _newcombe_phi(1, 0, 0, 1) == 0.0                 # A = 1 <= n / 2 = 1
+    assert _newcombe_phi(0, 3, 2, 0) == pytest.approx(-6 / math.sqrt(3 * 2 * 2 * 3))
+    assert _newcombe_phi(0, 0, 0, 7) == 0.0                 # an empty margin
+
+
+@pytest.mark.parametrize("a, d", [(0, 10_000), (10_000, 0), (120, 9_880), (3, 2)])
+def test_paired_proportion_diff_with_no_differing_pair(a, d):
+    """No pair differs (say no margin call in either row): the difference is 0 and the
+    interval has width and contains 0 (the normal interval is [0, 0] here)."""
+    from simcore.stress import paired_proportion_diff
+    x, y = _pairs(a, 0, 0, d)
+    r = paired_proportion_diff(x, y)
+    lo, hi = r["ci95"]
+    assert r["diff"] == 0.0 and lo < 0.0 < hi
+    assert paired_mean_diff(x, y)["ci95"] == [0.0, 0.0]
+    if a == 0:
+        # nothing happened in either row: the limits are the Wilson limits of 0 of n
+        from simcore.metrics import wilson
+        u = wilson(0, a + d)[1]
+        assert (lo, hi) == pytest.approx((-u, u), rel=1e-12)
+
+
+def test_paired_proportion_diff_properties():
+    """The estimate is inside its interval, the interval inside [-1, 1], mirrored when x and y
+    swap, and wider than the normal one with few differing pairs."""
+    from simcore.stress import paired_proportion_diff
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        a, b, c, d = (int(v) for v in rng.integers(0, 30, 4))
+        if a + b + c + d == 0:
+            continue
+        x, y = _pairs(a, b, c, d)
+        r = paired_proportion_diff(x, y)
+        lo, hi = r["ci95"]
+        assert -1.0 <= lo <= r["diff"] <= hi <= 1.0
+        m = paired_proportion_diff(y, x)
+        assert m["diff"] == pytest.approx(-r["diff"], abs=1e-15)
+        assert m["ci95"] == pytest.approx([-hi, -lo], abs=1e-12)
+    x, y = _pairs(40, 0, 2, 9958)                # two differing pairs in 10,000
+    lo, hi = paired_proportion_diff(x, y)["ci95"]
+    nlo, nhi = paired_mean_diff(x, y)["ci95"]
+    assert lo < nlo and hi > nhi
+
+
+def test_paired_proportion_diff_no_paths():
+    from simcore.stress import paired_proportion_diff
+    assert paired_proportion_diff(np.array([], bool), np.array([], bool)) == \
+        {"diff": None, "ci95": None}
