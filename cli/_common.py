@@ -292,19 +292,20 @@ def check_report_opts(report_file, plot_dir, csv_file, *, force: bool, kind: str
         raise BadInput(str(e)) from None
 
 
-def command_line() -> str:
-    """The command as typed, rebuilt from click's context: ``simrisk run PLAN --paths 2000``."""
+def command_line(omit: tuple = ()) -> str:
+    """The command as typed, rebuilt from click's context: ``simrisk run PLAN --paths 2000``
+    (without the parameters named in ``omit``, e.g. ``("force",)``)."""
     import shlex
     ctx = click.get_current_context()
     words = ["simrisk", ctx.info_name]
     for p in ctx.command.params:
         v = ctx.params.get(p.name)
-        if v is None or v is False or v == () or (p.name == "jobs" and v == p.default) \
+        if p.name in omit or v is None or v is False or v == () or (p.name == "jobs" and v == p.default) \
                 or (isinstance(p, click.Option) and p.default not in (None, False)
                     and v == p.default):
             continue
-        if isinstance(p, click.Argument):
-            words.append(str(v))
+        if isinstance(p, click.Argument):    # nargs=-1 (calibrate's files): each word
+            words += [str(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
         elif v is True:
             words.append(p.opts[-1] if p.opts[-1].startswith("--") else p.opts[0])
         else:
