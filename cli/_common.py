@@ -259,7 +259,7 @@ def dump_json(obj) -> None:
 # ---- --report / --plot DIR / --csv (simcore.report does the work) --------------------------
 
 def report_opts(fn):
-    """``--report FILE.html``, ``--plot DIR`` (unless the command has its own) and ``--csv``
+    """``--report FILE.html``, ``--plot DIR`` (size: ``DIR`` or ``FILE.png``) and ``--csv``
     (run only), as :func:`check_report_opts` takes them."""
     kind = fn.__name__
     if kind == "run":
@@ -272,6 +272,12 @@ def report_opts(fn):
         fn = click.option("--plot", "plot_dir", type=click.Path(file_okay=False),
                           metavar="DIR",
                           help="Write the figures as PNG files in DIR (made if missing; "
+                               "needs matplotlib: the plot extra).")(fn)
+    elif kind == "size":
+        fn = click.option("--plot", "plot_dir", type=click.Path(), metavar="DIR|FILE.png",
+                          help="Write the curve(s) against capital with the target and 95% "
+                               "band as DIR/sizing.png (DIR made if missing), or as FILE.png "
+                               "when the name ends in .png (any other extension is refused; "
                                "needs matplotlib: the plot extra).")(fn)
     fn = click.option("--report", "report_file", type=click.Path(dir_okay=False),
                       metavar="FILE.html",
