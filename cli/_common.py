@@ -261,7 +261,7 @@ def dump_json(obj) -> None:
 # ---- --report / --plot DIR / --csv (simcore.report does the work) --------------------------
 
 def report_opts(fn):
-    """``--report FILE.html``, ``--plot DIR`` (unless the command has its own) and ``--csv``
+    """``--report FILE.html``, ``--plot DIR`` (size: ``DIR`` or ``FILE.png``) and ``--csv``
     (run only), as :func:`check_report_opts` takes them."""
     kind = fn.__name__
     if kind == "run":
@@ -274,6 +274,12 @@ def report_opts(fn):
         fn = click.option("--plot", "plot_dir", type=click.Path(file_okay=False),
                           metavar="DIR",
                           help="Write the figures as PNG files in DIR (made if missing; "
+                               "needs matplotlib: the plot extra).")(fn)
+    elif kind == "size":
+        fn = click.option("--plot", "plot_dir", type=click.Path(), metavar="DIR|FILE.png",
+                          help="Write the curve(s) against capital with the target and 95% "
+                               "band as DIR/sizing.png (DIR made if missing), or as FILE.png "
+                               "when the name ends in .png (any other extension is refused; "
                                "needs matplotlib: the plot extra).")(fn)
     fn = click.option("--report", "report_file", type=click.Path(dir_okay=False),
                       metavar="FILE.html",
@@ -294,19 +300,20 @@ def check_report_opts(report_file, plot_dir, csv_file, *, force: bool, kind: str
         raise BadInput(str(e)) from None
 
 
-def command_line() -> str:
-    """The command as typed, rebuilt from click's context: ``simrisk run PLAN --paths 2000``."""
+def command_line(omit: tuple = ()) -> str:
+    """The command as typed, rebuilt from click's context: ``simrisk run PLAN --paths 2000``
+    (without the parameters named in ``omit``, e.g. ``("force",)``)."""
     import shlex
     ctx = click.get_current_context()
     words = ["simrisk", ctx.info_name]
     for p in ctx.command.params:
         v = ctx.params.get(p.name)
-        if v is None or v is False or v == () or (p.name == "jobs" and v == p.default) \
+        if p.name in omit or v is None or v is False or v == () or (p.name == "jobs" and v == p.default) \
                 or (isinstance(p, click.Option) and p.default not in (None, False)
                     and v == p.default):
             continue
-        if isinstance(p, click.Argument):
-            words.append(str(v))
+        if isinstance(p, click.Argument):    # nargs=-1 (calibrate's files): each word
+            words += [str(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
         elif v is True:
             words.append(p.opts[-1] if p.opts[-1].startswith("--") else p.opts[0])
         else:

@@ -1,43 +1,10 @@
-"""``simrisk calibrate``: a plan's market figures from daily bars (SPEC 11)."""
-import re
-import shlex
-import sys
+"""``simrisk calibrate``: a plan's market figures from daily bars (SPEC 11).
 
+Options only: the rules (market names, windows, the ``--recent`` default) and the work are
+:func:`simcore.api.calibrate`'s (``check_calibrate``, ``run_calibrate``)."""
 import click
 
-from ._common import BadInput, dump_json, guard, json_opt
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _market(arg: str):
-    """``NAME=FILE.csv`` or ``FILE.csv`` (the name is the file's stem)."""
-    from pathlib import Path
-    name, sep, path = arg.partition("=")
-    if not sep:
-        name, path = Path(arg).stem, arg
-        how = f"from the file name of {arg}; name it with NAME={arg}"
-    else:
-        how = f"in {arg}"
-    if not _NAME_RE.match(name or ""):
-        raise BadInput(f"market name {name!r} ({how}): use only letters, digits, '_' and '-'")
-    return name, path
-
-
-def _window(text: str):
-    import datetime as dt
-    name, sep, span = text.partition("=")
-    start, sep2, end = span.partition(":")
-    if not (sep and sep2) or not _NAME_RE.match(name):
-        raise BadInput(f"--window {text}: must be NAME=START:END, e.g. "
-                       "gfc=2008-09-15:2008-12-31 (NAME: letters, digits, '_', '-')")
-    try:
-        a, b = dt.date.fromisoformat(start.strip()), dt.date.fromisoformat(end.strip())
-    except ValueError:
-        raise BadInput(f"--window {text}: START and END must be dates YYYY-MM-DD") from None
-    if a > b:
-        raise BadInput(f"--window {text}: START is after END")
-    return name, (a.isoformat(), b.isoformat())
+from ._common import command_line, dump_json, guard, json_opt
 
 
 @click.command(short_help="A plan's market figures (vol, ATR, tails, correlations, regimes) from daily bars.")
@@ -68,67 +35,21 @@ def calibrate(files, gap, recent, windows, max_bad_rows, as_json, output, force)
     correlations (whole, recent, windows) and a two-state regime fit; -o writes them as a
     plan fragment.
     """
-    from simcore._files import atomic_path, check_destination
-    from simcore._version import __version__
+    from simcore import api
 
-    markets = [_market(f) for f in files]
-    seen = {}
-    for name, path in markets:
-        if name in seen:
-            raise BadInput(f"market {name} given twice ({seen[name]} and {path}); name them "
-                           "with NAME=FILE.csv")
-        seen[name] = path
-    wins = {}
-    for w in windows:
-        name, span = _window(w)
-        if name in wins or name in ("whole", "recent"):
-            raise BadInput(f"--window {w}: the name {name} is "
-                           + ("given twice" if name in wins else "reserved"))
-        wins[name] = span
+    # every name, window and the -o destination before any file is read
+    markets, wins = api.check_calibrate(files, windows=windows, gap=gap, recent=recent,
+                                        max_bad_rows=max_bad_rows, output=output, force=force)
+    given = click.get_current_context().get_parameter_source("recent").name != "DEFAULT"
+    res = api.run_calibrate(markets, wins, gap=gap, recent=recent if given else None,
+                            max_bad_rows=max_bad_rows,
+                            warn=lambda text: click.echo(f"warning: {text}", err=True))
+    click.echo(res.dates_used(), err=True)
     if output is not None:
-        check_destination(output, force=force, suffixes=(".yaml", ".yml"), option="-o")
-
-    try:
-        import pandas  # noqa: F401
-    except ImportError:
-        raise BadInput("calibrate needs pandas (install the calibrate extra: pip install "
-                       "'.[calibrate]' in the source tree)") from None
-    from simcore.calibrate import (align, calibrate as fit, format_calibration,
-                                   fragment_yaml, public, read_bars)
-    bars = {}
-    for name, path in markets:
-        b = read_bars(path, max_bad_rows=max_bad_rows)
-        for note in b.notes:
-            click.echo(f"warning: {note}", err=True)
-        bars[name] = b
-    data = align(bars)
-    n_returns = len(data.index) - 1
-    if recent > n_returns:
-        if click.get_current_context().get_parameter_source("recent").name == "DEFAULT":
-            click.echo(f"warning: --recent: {n_returns} daily returns in all, fewer than "
-                       f"{recent}; the recent correlation is the whole sample's", err=True)
-            recent = n_returns
-        else:
-            raise BadInput(f"--recent: {recent} days asked for, but the shared dates give "
-                           f"{n_returns} daily returns")
-    fig = fit(data, gap=gap, recent=recent, windows=wins)
-    click.echo(f"dates used: {fig['first']} to {fig['last']} ({fig['days']} shared dates)"
-               + "".join(f"; {n}: {k} rows outside them" for n, k in data.dropped.items() if k),
-               err=True)
-    if as_json:
-        out = public(fig)
-        if output is not None:
-            out["fragment"] = output
-    else:
-        table = format_calibration(fig)
-    if output is not None:
-        command = "simrisk calibrate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
-            if len(sys.argv) > 2 and sys.argv[1] == "calibrate" else ""
-        text = fragment_yaml(fig, command=command, version=__version__)
-        with atomic_path(output) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+        # --force is left out: the fragment (what made its figures) is the same with it
+        res.write_fragment(output, force=force, command=command_line(omit=("force",)))
         click.echo(f"plan fragment written to {output}", err=True)
     if as_json:
-        dump_json(out)
+        dump_json(res.to_dict())
     else:
-        click.echo(table, nl=False)
+        click.echo(res.table(), nl=False)

@@ -1,9 +1,9 @@
 """``simrisk size``: the least starting capital for which the plan meets its targets."""
 import click
 
-from ._common import (BadInput, backend_opts, check_backend, check_output, dump_json, guard,
-                      horizon_opt, jobs_opt, json_opt, load, paths_opt, preflight,
-                      progress_wanted, scenario_arg, seed_opt, show_warnings)
+from ._common import (backend_opts, check_backend, dump_json, guard, horizon_opt, jobs_opt,
+                      json_opt, load, paths_opt, preflight, progress_wanted, scenario_arg,
+                      seed_opt, show_warnings)
 from ._common import check_report_opts, command_line, report_opts
 
 #: a sizing search costs about this many plain runs of --paths (docs/sizing.md)
@@ -35,14 +35,11 @@ SIZING_RUNS = 12
 @jobs_opt
 @backend_opts
 @json_opt
-@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), metavar="FILE.png",
-              help="Write a PNG of the curve(s) against capital with the target and 95% band "
-                   "(needs matplotlib: the plot extra).")
 @click.option("--force", is_flag=True, help="Let --plot and --report overwrite existing files.")
 @report_opts
 @guard
 def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, tolerance, paths,
-         seed, horizon, jobs, backend, scheduler, as_json, plot_file, force, report_file):
+         seed, horizon, jobs, backend, scheduler, as_json, force, report_file, plot_dir):
     """Least starting capital for FILE's plan to meet its targets (ruin, tier reach, margin
     calls), searched on common random numbers; point estimate and 95%-conservative capital."""
     from simcore import api
@@ -50,15 +47,7 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
 
     check_backend(backend, scheduler)
     # every option and the output file before any work, so that an error is one line
-    dest = None
-    if plot_file is not None:
-        dest = check_output(plot_file, force=force, suffixes=(".png",), option="--plot")
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise BadInput("--plot: needs matplotlib (install the plot extra: pip install "
-                           "'.[plot]' in the source tree)") from None
-    outputs = check_report_opts(report_file, None, None, force=force, kind="size")
+    outputs = check_report_opts(report_file, plot_dir, None, force=force, kind="size")
     spec = load(file, horizon)
     targets = api.size_targets(spec, max_ruin=max_ruin, reach=reach,
                                max_margin_call=max_margin_call, min_capital=min_capital,
@@ -79,11 +68,6 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
     res = api.run_size(spec, targets, paths, seed, min_capital=min_capital,
                        max_capital=max_capital, jobs=jobs, tolerance=tolerance, stage=stage,
                        backend=backend, scheduler=scheduler)
-    if dest is not None:
-        from simcore._files import atomic_path
-        with atomic_path(dest) as tmp:   # complete or absent, never a truncated file
-            res.plot(tmp)
-        res.summary["plot"] = plot_file
     res.summary.update(outputs.write_size(res.summary, spec.compiled, command_line(),
                                           spec.scenario))
     if as_json:

@@ -15,13 +15,15 @@ import os as _os
 from ._version import __version__
 
 # ``simcore.stress`` is the stress module, so the API's stress function is exported as
-# ``stress_test`` here (``simcore.api.stress`` is the same function).
-__all__ = ["__version__", "load", "run", "stress_test", "size", "compare_models", "PlanSpec",
-           "RunResult", "StressResult", "SizeResult", "ScenarioError", "SimulationError",
+# ``stress_test`` here (``simcore.api.stress`` is the same function); likewise
+# ``simcore.calibrate`` is the calibration module and ``calibrate_markets`` the API's function.
+__all__ = ["__version__", "load", "run", "stress_test", "size", "compare_models",
+           "calibrate_markets", "PlanSpec", "RunResult", "StressResult", "SizeResult",
+           "CalibrateResult", "ScenarioError", "SimulationError",
            "load_scenario", "build_plan", "simulate", "summarize", "run_scenario"]
 
 _API = ("load", "run", "size", "compare_models", "PlanSpec", "RunResult", "StressResult",
-        "SizeResult")
+        "SizeResult", "CalibrateResult")
 
 
 def _source_tree_cli():
@@ -52,7 +54,9 @@ def _source_tree_cli():
                for f in sys.meta_path):
         finder = _CliFinder()
         finder.folder = sibling
-        sys.meta_path.append(finder)
+        # first: an editable install of another checkout (a git worktree sharing its venv)
+        # maps simcore.cli to *its* cli/; this simcore's command line is the sibling folder
+        sys.meta_path.insert(0, finder)
 
 
 _source_tree_cli()
@@ -65,6 +69,9 @@ def __getattr__(name):
     if name == "stress_test":
         from .api import stress
         return stress
+    if name == "calibrate_markets":        # ``simcore.calibrate`` is the engine's module
+        from .api import calibrate
+        return calibrate
     if name in ("load_scenario",):
         from .scenario import load_scenario
         return load_scenario

@@ -10,6 +10,7 @@ A notebook's entry points (docs/python.md has a worked example)::
     res.to_frame()                 # one row per path (pandas)
     simcore.stress_test(plan, spike=[0.5, 1], adverse=True).to_frame()
     simcore.size(plan, max_ruin=0.01).answer.capital
+    simcore.calibrate_markets(["SP500=sp500.csv", "CRUDE=wti.csv"]).to_frame()
 
 Everything here is a thin layer over the engine (:mod:`simcore.scenario`, :mod:`simcore.build`,
 :mod:`simcore.runner`, :mod:`simcore.metrics`, :mod:`simcore.stress`, :mod:`simcore.sizing`);
@@ -43,8 +44,8 @@ if TYPE_CHECKING:                               # pragma: no cover
     from .scenario import Scenario
     from .stress import Stress
 
-__all__ = ["load", "run", "stress", "size", "compare_models", "PlanSpec", "RunResult", "StressResult",
-           "SizeResult", "Figures", "ScenarioError"]
+__all__ = ["load", "run", "stress", "size", "compare_models", "calibrate", "PlanSpec", "RunResult",
+           "StressResult", "SizeResult", "CalibrateResult", "Figures", "ScenarioError"]
 
 #: what :func:`load` (and every function taking a ``plan``) accepts
 PlanSource = Union[str, "os.PathLike[str]", Mapping[str, Any], "PlanSpec"]
@@ -979,3 +980,273 @@ def size(plan: PlanSource, *, max_ruin: Optional[float] = None,
     return run_size(spec, targets, paths, seed, min_capital=min_capital,
                     max_capital=max_capital, tolerance=tolerance, jobs=jobs, backend=backend,
                     scheduler=scheduler, progress=progress, stage=stage)
+
+
+# ---------------------------------------------------------------------------------------------
+# calibrate
+# ---------------------------------------------------------------------------------------------
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+#: ``recent`` when none is given: a quarter of daily returns, clipped to a shorter sample
+RECENT_DAYS = 63
+#: how calibrate's option names (the command line's) read from Python
+_CALIBRATE_NAMES = {"--window": "windows", "-o": "output", "--recent": "recent",
+                    "--gap": "gap", "--max-bad-rows": "max_bad_rows"}
+
+
+class CalibrateResult(_Result):
+    """A calibration (:func:`calibrate`): the figures of ``simrisk calibrate --json`` as
+    attributes -- ``markets["CRUDE"].vol``, ``markets["SP500"].atr.last``, ``correlation``
+    (``whole``, ``recent``, ``windows``, ``periods``), ``regimes``, ``first``, ``last``,
+    ``days`` -- :meth:`to_frame` (one row per market), :meth:`corr` (a correlation matrix)
+    and :meth:`fragment` / :meth:`write_fragment` (the plan fragment of ``-o``). There is no
+    plan (``plan`` is None) and no figure or report. ``warnings``: what the command line
+    prints as ``warning:`` lines (dropped rows, a column taken as the close, ``recent``
+    clipped to the sample)."""
+
+    __slots__ = ("_fig", "warnings")
+
+    def __init__(self, fig: dict[str, Any], warnings: Sequence[str] = ()) -> None:
+        from .calibrate import public
+        # no version or warnings keys: to_dict() is exactly `simrisk calibrate --json`
+        self.plan = None              # type: ignore[assignment]
+        self.summary = public(fig)
+        self._fig = fig
+        self.warnings = list(warnings)
+
+    def table(self) -> str:
+        from .calibrate import format_calibration
+        return str(format_calibration(self._fig))
+
+    def __repr__(self) -> str:
+        return self.table().rstrip("\n")
+
+    def figures(self) -> dict[str, Any]:
+        raise NotImplementedError("calibrate draws no figures")
+
+    def report(self, path: Union[str, "os.PathLike[str]"], *, force: bool = False) -> str:
+        raise NotImplementedError("calibrate writes no report (write_fragment writes its "
+                                  "plan fragment)")
+
+    def dates_used(self) -> str:
+        """The ``dates used:`` line the command line prints on stderr."""
+        s = self.summary
+        return (f"dates used: {s['first']} to {s['last']} ({s['days']} shared dates)"
+                + "".join(f"; {n}: {m['rows_not_shared']} rows outside them"
+                          for n, m in s["markets"].items() if m["rows_not_shared"]))
+
+    def to_frame(self) -> "pd.DataFrame":
+        """One row per market, indexed by its name: ``file, price, vol, atr_last, atr_mean,
+        atr_fraction_last, atr_fraction_mean, excess_kurtosis, student_t_nu,
+        gap_frequency, gap_mean, gap_days, days, returns, first, last, rows_not_shared``
+        (ATR and gaps missing where the file has no Open/High/Low)."""
+        pd = _pandas()
+        recs = []
+        for name, m in self.summary["markets"].items():
+            rec: dict[str, Any] = {"market": name}
+            for key, v in m.items():
+                if key in ("atr", "atr_fraction"):
+                    rec[f"{key}_last"] = None if v is None else v["last"]
+                    rec[f"{key}_mean"] = None if v is None else v["mean"]
+                elif key != "vol_by_year":
+                    rec[key] = v
+            recs.append(rec)
+        return pd.DataFrame.from_records(recs).set_index("market")
+
+    def corr(self, period: str = "whole") -> "pd.DataFrame":
+        """The correlation matrix of daily log returns over ``period``: ``"whole"``,
+        ``"recent"`` or a window's name (a DataFrame indexed by market both ways)."""
+        mats = self._fig["_mats"]
+        if period not in mats:
+            raise KeyError(f"no period {period!r} (there are: {', '.join(mats)})")
+        names = self._fig["markets_order"]
+        return _pandas().DataFrame(mats[period], index=names, columns=names)
+
+    def fragment(self, command: str = "") -> str:
+        """The plan fragment (YAML text, for a plan's ``include:``) that ``-o`` writes;
+        ``command`` goes into its header comment."""
+        from .calibrate import fragment_yaml
+        return str(fragment_yaml(self._fig, command=command, version=__version__))
+
+    def write_fragment(self, path: Union[str, "os.PathLike[str]"], *, force: bool = False,
+                       command: str = "simcore.calibrate_markets(...) from Python") -> str:
+        """Write :meth:`fragment` to ``path`` (``.yaml``/``.yml``; atomically; an existing
+        file only with ``force``) and add its name to the figures (``fragment``, as in
+        ``--json``); return the path."""
+        from ._files import atomic_path, check_destination
+        dest = check_destination(path, force=force, suffixes=(".yaml", ".yml"), option="-o")
+        text = self.fragment(command)
+        with atomic_path(dest) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        self.summary["fragment"] = os.fspath(path)
+        return os.fspath(path)
+
+
+def calibrate_market(arg: Union[str, "os.PathLike[str]"]) -> tuple[str, str]:
+    """``"NAME=FILE.csv"`` or ``"FILE.csv"`` (the name is the file's stem) -> (name, file);
+    a name is letters, digits, ``_`` and ``-``."""
+    from pathlib import Path
+    arg = os.fspath(arg)
+    name, sep, path = arg.partition("=")
+    if not sep:
+        name, path = Path(arg).stem, arg
+        how = f"from the file name of {arg}; name it with NAME={arg}"
+    else:
+        how = f"in {arg}"
+    if not _NAME_RE.match(name or ""):
+        raise ScenarioError("", f"market name {name!r} ({how}): use only letters, digits, "
+                                "'_' and '-'")
+    return name, path
+
+
+def calibrate_window(text: str) -> tuple[str, tuple[str, str]]:
+    """``"NAME=START:END"`` (ISO dates, inclusive) -> (name, (start, end)); errors name
+    ``--window``."""
+    import datetime as dt
+    name, sep, span = text.partition("=")
+    start, sep2, end = span.partition(":")
+    if not (sep and sep2) or not _NAME_RE.match(name):
+        raise ScenarioError(f"--window {text}", "must be NAME=START:END, e.g. "
+                            "gfc=2008-09-15:2008-12-31 (NAME: letters, digits, '_', '-')")
+    try:
+        a, b = dt.date.fromisoformat(start.strip()), dt.date.fromisoformat(end.strip())
+    except ValueError:
+        raise ScenarioError(f"--window {text}", "START and END must be dates YYYY-MM-DD") \
+            from None
+    if a > b:
+        raise ScenarioError(f"--window {text}", "START is after END")
+    return name, (a.isoformat(), b.isoformat())
+
+
+def _texts(v: Any, pair: Callable[[Any, Any], str]) -> list[str]:
+    """One text, a sequence of texts, or a mapping {name: value} (each item as ``pair``)."""
+    if v is None:
+        return []
+    if isinstance(v, (str, os.PathLike)):
+        return [os.fspath(v)]
+    if isinstance(v, Mapping):
+        return [pair(k, x) for k, x in v.items()]
+    return [os.fspath(x) for x in v]
+
+
+def _window_text(name: Any, span: Any) -> str:
+    if isinstance(span, str):
+        return f"{name}={span}"
+    try:
+        a, b = span
+    except (TypeError, ValueError):
+        return f"{name}={span}"
+    return f"{name}={getattr(a, 'isoformat', lambda: a)()}:{getattr(b, 'isoformat', lambda: b)()}"
+
+
+def check_calibrate(files: Any, *, windows: Any = None, gap: float = 0.01,
+                    recent: Optional[int] = None, max_bad_rows: int = 5,
+                    output: Optional[Union[str, "os.PathLike[str]"]] = None,
+                    force: bool = False) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """Every argument of a calibration checked before any file is read (errors name the
+    command line's options, ``--window``): ``({market: file}, {window: (start, end)})``.
+
+    ``files``: ``"NAME=FILE.csv"`` / ``"FILE.csv"`` texts (or paths), or ``{name: file}``;
+    ``windows``: ``"NAME=START:END"`` texts or ``{name: (start, end)}``; ``output``: the
+    fragment's destination (``.yaml``/``.yml``; an existing file only with ``force``)."""
+    from ._files import check_destination
+
+    for v, lo, opt in ((max_bad_rows, 0, "--max-bad-rows"),
+                       (RECENT_DAYS if recent is None else recent, 3, "--recent")):
+        _whole(opt, v, lo)
+    check_values("--gap", [gap], 0.0, 1.0, lo_open=True)
+    texts = _texts(files, lambda k, p: f"{k}={os.fspath(p)}")
+    if not texts:
+        raise ScenarioError("files", "give at least one CSV file of daily bars")
+    markets: dict[str, str] = {}
+    for text in texts:
+        name, path = calibrate_market(text)
+        if name in markets:
+            raise ScenarioError("", f"market {name} given twice ({markets[name]} and {path}); "
+                                    "name them with NAME=FILE.csv")
+        markets[name] = path
+    wins: dict[str, tuple[str, str]] = {}
+    for w in _texts(windows, _window_text):
+        name, span = calibrate_window(w)
+        if name in wins or name in ("whole", "recent"):
+            raise ScenarioError(f"--window {w}", "the name " + name + " is "
+                                + ("given twice" if name in wins else "reserved"))
+        wins[name] = span
+    if output is not None:
+        check_destination(output, force=force, suffixes=(".yaml", ".yml"), option="-o")
+    return markets, wins
+
+
+def run_calibrate(markets: Mapping[str, str], windows: Mapping[str, tuple[str, str]], *,
+                  gap: float = 0.01, recent: Optional[int] = None, max_bad_rows: int = 5,
+                  warn: Optional[Callable[[str], None]] = None,
+                  _recent_option: str = "--recent") -> CalibrateResult:
+    """Calibrate checked arguments (:func:`check_calibrate`): read each file (``warn(text)``
+    is called with each warning as it arises), align them on their shared dates, measure.
+    ``recent=None`` is 63 returns, or the whole sample when it has fewer (with a warning);
+    a ``recent`` given that the sample cannot hold is an error."""
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        raise ScenarioError("", "calibrate needs pandas (install the calibrate extra: pip "
+                                "install '.[calibrate]' in the source tree)") from None
+    from .calibrate import align, calibrate as fit, read_bars
+
+    notes: list[str] = []
+
+    def note(text: str) -> None:
+        notes.append(text)
+        if warn is not None:
+            warn(text)
+
+    bars = {}
+    for name, path in markets.items():
+        b = read_bars(path, max_bad_rows=max_bad_rows)
+        for text in b.notes:
+            note(text)
+        bars[name] = b
+    data = align(bars)
+    n_returns = len(data.index) - 1
+    if recent is None:
+        recent = RECENT_DAYS
+        if recent > n_returns:
+            note(f"{_recent_option}: {n_returns} daily returns in all, fewer than {recent}; "
+                 "the recent correlation is the whole sample's")
+            recent = n_returns
+    elif recent > n_returns:
+        raise ScenarioError("--recent", f"{recent} days asked for, but the shared dates give "
+                                        f"{n_returns} daily returns")
+    return CalibrateResult(fit(data, gap=gap, recent=recent, windows=dict(windows)), notes)
+
+
+def calibrate(files: Any, *, windows: Any = None, gap: float = 0.01,
+              recent: Optional[int] = None, max_bad_rows: int = 5,
+              output: Optional[Union[str, "os.PathLike[str]"]] = None, force: bool = False,
+              warn: Optional[Callable[[str], None]] = None) -> CalibrateResult:
+    """A plan's market figures from daily bars: ``simrisk calibrate`` (exported as
+    ``simcore.calibrate_markets``; ``simcore.calibrate`` is the engine's module).
+
+    ``files``: one CSV per market, as ``"NAME=FILE.csv"`` or ``"FILE.csv"`` texts (the name
+    is then the file's stem) or a dict ``{name: file}``; ``windows``: named date windows
+    for correlations and a stress row, ``"NAME=START:END"`` texts or ``{name: (start,
+    end)}`` (ISO dates or ``datetime.date``, inclusive); ``gap``: the gap threshold (0, 1];
+    ``recent``: correlation over the last N >= 3 daily returns too (None: 63, or the whole
+    sample when shorter, with a warning); ``max_bad_rows``: bad rows dropped per file before
+    it is an error; ``output``: also write the plan fragment there (``.yaml``, checked before
+    any file is read; an existing file only with ``force``); ``warn(text)`` is called with
+    each warning as it arises (they are also in ``result.warnings``). Needs pandas (the
+    calibrate extra). Raises :class:`ScenarioError` with the command line's messages, the
+    option named as the argument (``recent: ...``, ``windows gfc: ...``).
+    """
+    try:
+        markets, wins = check_calibrate(files, windows=windows, gap=gap, recent=recent,
+                                        max_bad_rows=max_bad_rows, output=output, force=force)
+        res = run_calibrate(markets, wins, gap=gap, recent=recent, max_bad_rows=max_bad_rows,
+                            warn=warn, _recent_option="recent")
+        if output is not None:
+            res.write_fragment(output, force=force)
+        return res
+    except ScenarioError as e:
+        head, sep, rest = e.field.partition(" ")
+        if head not in _CALIBRATE_NAMES:
+            raise
+        raise ScenarioError(_CALIBRATE_NAMES[head] + sep + rest, e.problem) from None

@@ -26,11 +26,21 @@ from .metrics import _money, _pct   # dollars and percentages as the text tables
 
 __all__ = ["need_matplotlib", "check_plot_dir", "write_plot_dir", "write_csv", "csv_header",
            "run_report", "stress_report", "size_report", "write_text", "run_narrative",
-           "stress_narrative", "size_narrative", "RUN_PLOTS", "STRESS_PLOTS"]
+           "stress_narrative", "size_narrative", "RUN_PLOTS", "STRESS_PLOTS", "SIZE_PLOTS",
+           "plot_is_file"]
 
 #: the PNG files ``--plot DIR`` writes
 RUN_PLOTS = ("fan.png", "tiers.png", "histograms.png", "markets.png")
 STRESS_PLOTS = ("stress.png",)
+SIZE_PLOTS = ("sizing.png",)
+_PLOTS = {"run": RUN_PLOTS, "stress": STRESS_PLOTS, "size": SIZE_PLOTS}
+
+
+def plot_is_file(path) -> bool:
+    """``size --plot``: a folder (as for run and stress) unless the name has an extension and
+    is not an existing folder -- then it is the one PNG file (``curve.png``), as before."""
+    p = pathlib.Path(os.fspath(path))
+    return bool(p.suffix) and not p.is_dir()
 
 
 def need_matplotlib(option: str) -> None:
@@ -468,21 +478,26 @@ class Outputs:
     the option), written after the run by :meth:`write_run` / :meth:`write_stress` /
     :meth:`write_size`, each returning the JSON keys to add (new keys only)."""
 
-    def __init__(self, report=None, plot_dir=None, csv=None, kind: str = "run"):
+    def __init__(self, report=None, plot_dir=None, csv=None, kind: str = "run",
+                 plot_file=None):
         self.report, self.plot_dir, self.csv, self.kind = report, plot_dir, csv, kind
+        self.plot_file = plot_file       # size --plot FILE.png: (the checked path, as given)
 
     @classmethod
     def check(cls, report_file=None, plot_dir=None, csv_file=None, *, force: bool = False,
               kind: str = "run") -> "Outputs":
         from ._files import check_destination
-        report = plot = csv_p = None
+        report = plot = csv_p = plot_file = None
         if report_file is not None:
             report = check_destination(report_file, force=force, suffixes=(".html", ".htm"),
                                        option="--report")
             need_matplotlib("--report")
-        if plot_dir is not None:
-            plot = check_plot_dir(plot_dir, RUN_PLOTS if kind == "run" else STRESS_PLOTS,
-                                  force=force)
+        if plot_dir is not None and kind == "size" and plot_is_file(plot_dir):
+            plot_file = (check_destination(plot_dir, force=force, suffixes=(".png",),
+                                           option="--plot"), os.fspath(plot_dir))
+            need_matplotlib("--plot")
+        elif plot_dir is not None:
+            plot = check_plot_dir(plot_dir, _PLOTS[kind], force=force)
             need_matplotlib("--plot")
         if csv_file is not None:
             csv_p = check_destination(csv_file, force=force, suffixes=(".csv",),
@@ -492,7 +507,7 @@ class Outputs:
                 if other is not None and other.resolve() == plot.resolve():
                     raise ScenarioError("--plot", f"{plot_dir} is also the {opt} file (give "
                                                   "another folder)")
-        return cls(report, plot, csv_p, kind)
+        return cls(report, plot, csv_p, kind, plot_file)
 
     @staticmethod
     def written(keys: dict) -> str:
@@ -559,8 +574,20 @@ class Outputs:
         return keys
 
     def write_size(self, res: dict, plan, command: str = "", scenario=None) -> dict:
-        """After ``simrisk size``: the page; JSON key ``report``."""
-        keys = {}
+        """After ``simrisk size``: the figure (``--plot DIR``: ``DIR/sizing.png``, JSON key
+        ``plot_files``; ``--plot FILE.png``: that file, JSON key ``plot``) and the page
+        (JSON key ``report``)."""
+        keys: dict = {}
+        if self.plot_file is not None:
+            from . import sizing
+            from ._files import atomic_path
+            dest, given = self.plot_file
+            with atomic_path(dest) as tmp:      # complete or absent, never a truncated file
+                sizing.plot_sizing(res, str(tmp))
+            keys["plot"] = given
+        if self.plot_dir is not None:
+            from .figures import size_figures
+            keys["plot_files"] = write_plot_dir(self.plot_dir, size_figures(res))
         if self.report is not None:
             meta = self._meta(command, scenario, plan, res["seed"], res["paths"])
             write_text(self.report, size_report(res, meta))
