@@ -67,7 +67,8 @@ def test_missing_matplotlib_is_the_shared_error(tmp_path, monkeypatch, dest):
     monkeypatch.setitem(sys.modules, "matplotlib", None)       # import fails
     r = invoke("size", f, "--plot", tmp_path / dest)
     assert r.exit_code == 2 and r.stdout == ""
-    assert r.stderr.strip() == "Error: --plot: needs matplotlib (pip install '.[plot]')"
+    assert r.stderr.strip() == ("Error: --plot: needs matplotlib (the plot extra: "
+                                "pip install '.[plot]' in the source tree)")
     assert not (tmp_path / dest).exists()
 
 
