@@ -36,6 +36,9 @@ SIZE_PLOTS = ("sizing.png",)
 _PLOTS = {"run": RUN_PLOTS, "stress": STRESS_PLOTS, "size": SIZE_PLOTS}
 
 
+_IMAGE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+
+
 def plot_is_file(path) -> bool:
     """``size --plot``: a folder (as for run and stress) unless the name has an extension and
     is not an existing folder -- then it is the one PNG file (``curve.png``), as before."""
@@ -497,6 +500,13 @@ class Outputs:
                                            option="--plot"), os.fspath(plot_dir))
             need_matplotlib("--plot")
         elif plot_dir is not None:
+            p = pathlib.Path(os.fspath(plot_dir))
+            if p.suffix.lower() in _IMAGE_SUFFIXES and not p.is_dir():
+                names = _PLOTS[kind]
+                what = (f"several figures ({', '.join(names)})" if len(names) > 1
+                        else f"its figure as {names[0]}")
+                raise ScenarioError("--plot", f"{plot_dir} names an image file, but {kind} "
+                                              f"writes {what} in a folder: give a folder")
             plot = check_plot_dir(plot_dir, _PLOTS[kind], force=force)
             need_matplotlib("--plot")
         if csv_file is not None:

@@ -329,6 +329,20 @@ def test_a_plot_folder_that_cannot_be_made_is_refused_before_any_work(tmp_path, 
     assert not (tmp_path / "newdir").exists()
 
 
+@pytest.mark.parametrize("cmd", ["run", "stress"])
+def test_plot_with_an_image_name_is_refused_for_commands_that_write_several(cmd, tmp_path):
+    """run and stress write several figures: --plot figs.png is a mistake (size's one-file
+    form), refused before any work with the names it would have written; a folder that
+    happens to be called x.png is still a folder."""
+    f = write(tmp_path, STRESS_SMALL)
+    r = invoke(cmd, f, "--plot", tmp_path / "figs.png")
+    assert r.exit_code == 2 and r.stdout == "", r.output
+    assert "--plot:" in r.stderr and "names an image file" in r.stderr
+    assert "give a folder" in r.stderr
+    assert ("fan.png" if cmd == "run" else "stress.png") in r.stderr
+    assert not (tmp_path / "figs.png").exists()
+
+
 @pytest.mark.parametrize("cmd, opt", [("run", "--report"), ("run", "--plot"),
                                       ("stress", "--report"), ("size", "--report")])
 def test_missing_matplotlib_is_a_clear_error(cmd, opt, tmp_path, monkeypatch):
