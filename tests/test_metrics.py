@@ -8,7 +8,8 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 
 from simcore._plan import BlockOutput, Plan
-from simcore.metrics import Z95, format_table, summarize, wilson
+from simcore.metrics import Z95, summarize, wilson
+from simcore.text import format_table
 
 
 # --------------------------------------------------------------------------------------------
