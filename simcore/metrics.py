@@ -24,7 +24,7 @@ import numpy as np
 
 from ._plan import CORR_OFF, CORR_SCALE, SKIP_CORRELATION, SKIP_REASONS, BlockOutput, Plan
 
-__all__ = ["wilson", "wilson_effective", "summarize", "Z95"]
+__all__ = ["wilson", "wilson_band", "wilson_effective", "summarize", "Z95"]
 
 #: two-sided 95% standard normal quantile, ``scipy.stats.norm.ppf(0.975)``
 Z95 = 1.959963984540054
@@ -69,18 +69,47 @@ def wilson_effective(p_hat: float, n_eff: float, z: float = Z95) -> tuple[float,
     return _wilson(p_hat * n_eff, n_eff, float(z))
 
 
-def _wilson(k: float, n: float, z: float) -> tuple[float, float]:
-    """:func:`wilson` for real ``k`` and ``n`` (validated here, not converted)."""
-    if n < 0 or k < 0 or k > n:
-        raise ValueError(f"wilson: need 0 <= k <= n, got k={k}, n={n}")
+def wilson_band(k, n: int, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`wilson` for an array of counts ``k`` out of the same ``n`` (the figures' bands of
+    P(reached by day t)): arrays ``(lo, hi)``, element by element the very floats
+    ``wilson(k[i], n)`` returns (one formula, :func:`_wilson_centre_half`).
+
+    Raises ValueError unless 0 <= k <= n and z > 0."""
+    k = np.asarray(k, float)
+    n, z = int(n), float(z)
+    _wilson_check(k.min() if k.size else 0, k.max() if k.size else 0, n, z)
+    if n == 0:
+        return np.zeros_like(k), np.ones_like(k)
+    centre, half = _wilson_centre_half(k, n, z, np.sqrt)
+    lo = np.where(k == 0, 0.0, np.maximum(0.0, centre - half))
+    hi = np.where(k == n, 1.0, np.minimum(1.0, centre + half))
+    return lo, hi
+
+
+def _wilson_check(k_min, k_max, n, z) -> None:
+    if n < 0 or k_min < 0 or k_max > n:
+        raise ValueError(f"wilson: need 0 <= k <= n, got k={k_min if k_min < 0 else k_max}, "
+                         f"n={n}")
     if not (z > 0.0 and math.isfinite(z)):
         raise ValueError(f"wilson: z must be finite and > 0, got {z!r}")
-    if n == 0:
-        return 0.0, 1.0
+
+
+def _wilson_centre_half(k, n, z, sqrt):
+    """The Wilson interval's centre and half-width (``k`` a number or an array; ``sqrt``
+    ``math.sqrt`` or ``np.sqrt``): the one formula behind every Wilson interval here."""
     z2 = z * z
     denom = n + z2
     centre = (k + 0.5 * z2) / denom
-    half = z / denom * math.sqrt(k * (n - k) / n + 0.25 * z2)
+    half = z / denom * sqrt(k * (n - k) / n + 0.25 * z2)
+    return centre, half
+
+
+def _wilson(k: float, n: float, z: float) -> tuple[float, float]:
+    """:func:`wilson` for real ``k`` and ``n`` (validated here, not converted)."""
+    _wilson_check(k, k, n, z)
+    if n == 0:
+        return 0.0, 1.0
+    centre, half = _wilson_centre_half(k, n, z, math.sqrt)
     lo = 0.0 if k == 0 else max(0.0, centre - half)
     hi = 1.0 if k == n else min(1.0, centre + half)
     return lo, hi
