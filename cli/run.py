@@ -85,7 +85,7 @@ def _run_models(spec, model_list, paths, seed, jobs, backend, scheduler, as_json
     """``--model``: the plan under each price model, side by side (simcore.api.run_compare)."""
     from simcore import api
     from simcore.errors import ScenarioError
-    from simcore.models import format_models
+    from simcore.text import format_models
 
     given = paths is not None
     paths = spec.paths if paths is None else paths

@@ -43,7 +43,7 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
     """Least starting capital for FILE's plan to meet its targets (ruin, tier reach, margin
     calls), searched on common random numbers; point estimate and 95%-conservative capital."""
     from simcore import api
-    from simcore.sizing import format_sizing
+    from simcore.text import format_sizing
 
     check_backend(backend, scheduler)
     # every option and the output file before any work, so that an error is one line

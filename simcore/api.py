@@ -395,7 +395,7 @@ class RunResult(_Result):
         return eq if eq.shape[0] else None
 
     def table(self) -> str:
-        from .metrics import format_table
+        from .text import format_table
         return format_table(self.summary)
 
     def figures(self) -> dict[str, Any]:
@@ -452,7 +452,7 @@ class StressResult(_Result):
     __slots__ = ()
 
     def table(self) -> str:
-        from .stress import format_stress_table
+        from .text import format_stress_table
         return format_stress_table(self.summary)
 
     def figures(self) -> dict[str, Any]:
@@ -500,7 +500,7 @@ class SizeResult(_Result):
     __slots__ = ()
 
     def table(self) -> str:
-        from .sizing import format_sizing
+        from .text import format_sizing
         return format_sizing(self.summary).rstrip("\n")
 
     def to_frame(self) -> "pd.DataFrame":
@@ -1014,7 +1014,7 @@ class CalibrateResult(_Result):
         self.warnings = list(warnings)
 
     def table(self) -> str:
-        from .calibrate import format_calibration
+        from .text import format_calibration
         return str(format_calibration(self._fig))
 
     def __repr__(self) -> str:

@@ -79,6 +79,7 @@ law of the step's Brownian bridge, right at any ``steps_per_day``.)
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 
@@ -89,6 +90,7 @@ from ._linalg import psd_cholesky
 from .errors import ScenarioError
 from .limits import check_edges, check_envelope, check_inputs
 from .scenario import TRADING_DAYS, Scenario
+from .text import money_cents
 
 __all__ = ["build_plan", "trading_floor"]
 
@@ -117,19 +119,16 @@ def _solve_alpha(scn: Scenario, m: str) -> float:
         raise ScenarioError(f"strategies.{m}.win_rate", str(e).splitlines()[0]) from None
 
 
-def _money(x: float) -> str:
-    return f"${x:,.0f}" if x >= 100 else f"${x:,.2f}"
-
-
 def _warnings(scn: Scenario) -> list[str]:
     """Plausibility warnings (not errors): entries that cannot happen where a tier starts, and
     runs with very many steps per path. Printed by the CLI on stderr."""
+    usd = partial(money_cents, trim_whole=False)      # $560, $12.50, $50.00
     out: list[str] = []
     rules, table = scn.rules, scn.contract_table
     seen: set = set()
     for k, tier in enumerate(scn.tiers):
         E = scn.capital if k == 0 else tier.at
-        where = "at the start" if k == 0 else f"at tiers[{k}]'s threshold ({_money(E)})"
+        where = "at the start" if k == 0 else f"at tiers[{k}]'s threshold ({usd(E)})"
         for c in tier.contracts:
             if c in seen:                   # one note per contract: the first tier it fails
                 continue
@@ -142,21 +141,21 @@ def _warnings(scn: Scenario) -> list[str]:
                     + 2.0 * spec.commission
                 if rules.risk_per_trade * E < risk:
                     needs.append((risk / rules.risk_per_trade,
-                                  f"one {c} risks {_money(risk)} against a risk budget of "
-                                  f"{_money(rules.risk_per_trade * E)}"))
+                                  f"one {c} risks {usd(risk)} against a risk budget of "
+                                  f"{usd(rules.risk_per_trade * E)}"))
             if rules.margin_cap is not None and rules.margin_cap * E < spec.initial_margin:
                 needs.append((spec.initial_margin / rules.margin_cap,
-                              f"{c}'s initial margin {_money(spec.initial_margin)} is above "
-                              f"the margin cap of {_money(rules.margin_cap * E)}"))
+                              f"{c}'s initial margin {usd(spec.initial_margin)} is above "
+                              f"the margin cap of {usd(rules.margin_cap * E)}"))
             if spec.initial_margin > E:
                 needs.append((spec.initial_margin,
-                              f"{c}'s initial margin {_money(spec.initial_margin)} is above "
+                              f"{c}'s initial margin {usd(spec.initial_margin)} is above "
                               f"the equity"))
             if needs:
                 seen.add(c)
                 at = max(x for x, _ in needs)
                 out.append(f"{m}: no entry {where}: " + "; ".join(t for _, t in needs)
-                           + f" (one {c} needs {_money(at)} of equity)")
+                           + f" (one {c} needs {usd(at)} of equity)")
     return out
 
 

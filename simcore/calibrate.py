@@ -49,7 +49,7 @@ import pandas as pd
 
 from .errors import ScenarioError
 
-__all__ = ["Bars", "read_bars", "align", "calibrate", "fragment_yaml", "format_calibration",
+__all__ = ["Bars", "read_bars", "align", "calibrate", "fragment_yaml",
            "spike_weight", "wilder_atr", "TRADING_DAYS", "MIN_DAYS", "MAX_GAP_DAYS"]
 
 TRADING_DAYS = 252
@@ -652,91 +652,3 @@ def fragment_yaml(fig: dict, *, command: str = "", version: str = "") -> str:
                 "stress:" if any(r.startswith("  -") for r in rows) else "# stress: none"]
         out += rows
     return "\n".join(out) + "\n"
-
-
-# ------------------------------------------------------------------------------------------
-# The table
-# ------------------------------------------------------------------------------------------
-def _pct(x, digits=1) -> str:
-    return "n/a" if x is None else f"{100 * x:.{digits}f}%"
-
-
-def _f(x, fmt=".2f") -> str:
-    return "n/a" if x is None else format(x, fmt)
-
-
-def format_calibration(fig: dict) -> str:
-    from tabulate import tabulate
-    names = fig["markets_order"]
-    ms = fig["markets"]
-    lines = [f"Dates used: {fig['first']} to {fig['last']}, {fig['days']} dates every file has "
-             f"({fig['days'] - 1} daily returns)", ""]
-    rows = []
-    for m in names:
-        f = ms[m]
-        atr = f["atr"]
-        rows.append([m, f"{f['price']:.6g}", _pct(f["vol"]),
-                     "n/a" if atr is None else f"{atr['last']:.4g} ({_pct(f['atr_fraction']['last'], 2)})",
-                     "n/a" if atr is None else f"{atr['mean']:.4g} ({_pct(f['atr_fraction']['mean'], 2)})",
-                     _f(f["excess_kurtosis"]), _f(f["student_t_nu"]),
-                     _pct(f["gap_frequency"]), _pct(f["gap_mean"], 2)])
-    lines.append(tabulate(rows, headers=["market", "last close", "vol", "ATR(14) last",
-                                         "ATR mean", "ex. kurt", "t nu",
-                                         f"gaps >{100 * fig['gap_threshold']:g}%",
-                                         "gap mean"],
-                          disable_numparse=True, colalign=("left",) + ("right",) * 8))
-    years = sorted({y for m in names for y in ms[m]["vol_by_year"]})
-    if years:
-        lines += ["", "Annual vol by calendar year"]
-        yrows = [[y] + [_pct(ms[m]["vol_by_year"].get(y)) for m in names] for y in years]
-        lines.append(tabulate(yrows, headers=["year"] + names, disable_numparse=True,
-                              colalign=("left",) + ("right",) * len(names)))
-    corr = fig["correlation"]
-    periods = corr["periods"]
-    if len(names) > 1:
-        cols = [("whole", corr["whole"]), ("recent", corr["recent"])] + list(corr["windows"].items())
-        lines += ["", "Correlation of daily log returns (and annual vol) by period"]
-        hdr = ["pair"] + [f"{k}\n{periods[k]['first']}..{periods[k]['last']}\n{periods[k]['days']} days"
-                          for k, _ in cols]
-        reg = fig["regimes"]
-        if reg.get("available"):
-            for label, st in reg["states"].items():
-                hdr.append(f"{label}\n{_pct(st['share'])} of days\n{st['days']} days")
-        crows = []
-        for pair in corr["whole"]:
-            row = [pair] + [_f(c[pair], "+.2f") for _, c in cols]
-            if reg.get("available"):
-                row += [_f(st["correlation"][pair], "+.2f") for st in reg["states"].values()]
-            crows.append(row)
-        for m in names:
-            row = [f"vol {m}"] + [_pct(periods[k]["vol_by_market"][m]) for k, _ in cols]
-            if reg.get("available"):
-                row += [_f(st["vol_mult_by_market"][m], ".2f") + "x"
-                        for st in reg["states"].values()]
-            crows.append(row)
-        lines.append(tabulate(crows, headers=hdr, disable_numparse=True,
-                              colalign=("left",) + ("right",) * (len(hdr) - 1)))
-        spikes = [(k, p) for k, p in periods.items() if "spike" in p]
-        for k, p in spikes:
-            lines.append(f"  {k}: closest spike w = {p['spike']:.2f} (rms error "
-                         f"{p['spike_rms_error']:.3f}); vol x " + ", ".join(
-                             f"{m} {p['vol_mult_by_market'][m]:.2f}" for m in names))
-    reg = fig["regimes"]
-    lines += ["", f"Regimes (stressed: {ROLL_DAYS}-day rolling vol above {STRESS_RATIO}x its "
-                  "median" + (", mean over markets)" if len(names) > 1 else ")")]
-    if reg.get("available"):
-        rrows = []
-        for label, st in reg["states"].items():
-            rrows.append([label, _pct(st["share"]), st["days"], st["spells"],
-                          _f(st["mean_spell_days"], ".1f"), _f(st["vol_mult"], ".2f"),
-                          ", ".join(f"{m} {_f(v, '.2f')}" for m, v in st["vol_mult_by_market"].items())])
-        lines.append(tabulate(rrows, headers=["state", "share", "days", "spells", "mean spell",
-                                              "vol mult", "by market"], disable_numparse=True))
-        lines.append(f"classified from {reg['first']}; the last date is {reg['last_state']}")
-        nus = reg.get("student_t_nu_by_market") or {}
-        if any(v is not None for v in nus.values()):
-            lines.append("Student-t nu of returns standardized within their state: "
-                         + ", ".join(f"{m} {_f(v)}" for m, v in nus.items()))
-    else:
-        lines.append(f"not available: {reg.get('reason')}")
-    return "\n".join(lines) + "\n"

@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from .metrics import Z95   # the 95% normal quantile (one definition)
+from .metrics import Z95, wilson_band   # the 95% quantile and interval (one definition each)
 
 #: paths whose day-end equity the fan chart uses (the first ones of the run)
 FAN_PATHS = 2048
@@ -114,18 +114,6 @@ def _pct_axis(axis, decimals=None) -> None:
 
 def _title(fig, text: str) -> None:
     fig.suptitle(text, fontsize=STYLE["axes.titlesize"])
-
-
-def wilson_band(k, n: int, z: float = Z95):
-    """Vectorized Wilson score interval for ``k`` successes of ``n``: ``(lo, hi)``."""
-    k = np.asarray(k, float)
-    if n <= 0:
-        return np.zeros_like(k), np.ones_like(k)
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return np.clip(mid - half, 0, 1), np.clip(mid + half, 0, 1)
 
 
 def quantile_rank_error(n: int, p: float, z: float = Z95) -> float:

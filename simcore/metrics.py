@@ -1,4 +1,5 @@
-"""Across-path statistics of a run (SPEC 7) and the JSON object / table it is reported as (SPEC 10).
+"""Across-path statistics of a run (SPEC 7) and the JSON object they are reported as (SPEC 10;
+the human table is :func:`simcore.text.format_table`).
 
 Conventions
 -----------
@@ -23,7 +24,7 @@ import numpy as np
 
 from ._plan import CORR_OFF, CORR_SCALE, SKIP_CORRELATION, SKIP_REASONS, BlockOutput, Plan
 
-__all__ = ["wilson", "wilson_effective", "summarize", "format_table", "Z95"]
+__all__ = ["wilson", "wilson_band", "wilson_effective", "summarize", "Z95"]
 
 #: two-sided 95% standard normal quantile, ``scipy.stats.norm.ppf(0.975)``
 Z95 = 1.959963984540054
@@ -68,18 +69,47 @@ def wilson_effective(p_hat: float, n_eff: float, z: float = Z95) -> tuple[float,
     return _wilson(p_hat * n_eff, n_eff, float(z))
 
 
-def _wilson(k: float, n: float, z: float) -> tuple[float, float]:
-    """:func:`wilson` for real ``k`` and ``n`` (validated here, not converted)."""
-    if n < 0 or k < 0 or k > n:
-        raise ValueError(f"wilson: need 0 <= k <= n, got k={k}, n={n}")
+def wilson_band(k, n: int, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`wilson` for an array of counts ``k`` out of the same ``n`` (the figures' bands of
+    P(reached by day t)): arrays ``(lo, hi)``, element by element the very floats
+    ``wilson(k[i], n)`` returns (one formula, :func:`_wilson_centre_half`).
+
+    Raises ValueError unless 0 <= k <= n and z > 0."""
+    k = np.asarray(k, float)
+    n, z = int(n), float(z)
+    _wilson_check(k.min() if k.size else 0, k.max() if k.size else 0, n, z)
+    if n == 0:
+        return np.zeros_like(k), np.ones_like(k)
+    centre, half = _wilson_centre_half(k, n, z, np.sqrt)
+    lo = np.where(k == 0, 0.0, np.maximum(0.0, centre - half))
+    hi = np.where(k == n, 1.0, np.minimum(1.0, centre + half))
+    return lo, hi
+
+
+def _wilson_check(k_min, k_max, n, z) -> None:
+    if n < 0 or k_min < 0 or k_max > n:
+        raise ValueError(f"wilson: need 0 <= k <= n, got k={k_min if k_min < 0 else k_max}, "
+                         f"n={n}")
     if not (z > 0.0 and math.isfinite(z)):
         raise ValueError(f"wilson: z must be finite and > 0, got {z!r}")
-    if n == 0:
-        return 0.0, 1.0
+
+
+def _wilson_centre_half(k, n, z, sqrt):
+    """The Wilson interval's centre and half-width (``k`` a number or an array; ``sqrt``
+    ``math.sqrt`` or ``np.sqrt``): the one formula behind every Wilson interval here."""
     z2 = z * z
     denom = n + z2
     centre = (k + 0.5 * z2) / denom
-    half = z / denom * math.sqrt(k * (n - k) / n + 0.25 * z2)
+    half = z / denom * sqrt(k * (n - k) / n + 0.25 * z2)
+    return centre, half
+
+
+def _wilson(k: float, n: float, z: float) -> tuple[float, float]:
+    """:func:`wilson` for real ``k`` and ``n`` (validated here, not converted)."""
+    _wilson_check(k, k, n, z)
+    if n == 0:
+        return 0.0, 1.0
+    centre, half = _wilson_centre_half(k, n, z, math.sqrt)
     lo = 0.0 if k == 0 else max(0.0, centre - half)
     hi = 1.0 if k == n else min(1.0, centre + half)
     return lo, hi
@@ -401,176 +431,3 @@ def _history_summary(plan: Plan, out: BlockOutput, n: int, summary: dict) -> dic
         if t.get("ci95") is not None:
             swap(t, "ci95", (tier_day[:, k] >= 0).astype(float))
     return h
-
-
-# ---------------------------------------------------------------------------------------------
-# human table
-# ---------------------------------------------------------------------------------------------
-_DASH = "-"
-
-
-def _pct(x, digits: int = 2) -> str:
-    return _DASH if x is None else f"{100.0 * x:.{digits}f}%"
-
-
-def _ci(ci, digits: int = 2) -> str:
-    if not ci or ci[0] is None or ci[1] is None:
-        return _DASH
-    return f"[{_pct(ci[0], digits)}, {_pct(ci[1], digits)}]"
-
-
-def _money(x) -> str:
-    if x is None:
-        return _DASH
-    return f"-${-x:,.0f}" if x < 0 else f"${x:,.0f}"
-
-
-def _num(x, fmt: str = ",.2f") -> str:
-    return _DASH if x is None else format(x, fmt)
-
-
-def _int(x) -> str:
-    return _DASH if x is None else f"{int(x):,}"
-
-
-def _at(x) -> str:
-    if x is None:
-        return _DASH
-    if isinstance(x, (int, float)):
-        return _money(x)
-    return str(x)
-
-
-def _alpha(mk: dict) -> str:
-    a = mk.get("alpha")
-    if a is None:
-        return _DASH
-    s = f"{a:+.4f}"
-    twr = mk.get("target_win_rate")
-    if mk.get("alpha_source") == "win_rate" and twr is not None:
-        s += f" (wr {100 * twr:.0f}%)"
-    return s
-
-
-def format_table(summary: dict) -> str:
-    """The human-readable report printed by ``simrisk run`` (fits in 100 columns).
-
-    A header line (name, paths, seed, horizon in days and years, capital), then the sections
-    Ruin, Margin calls, Tiers, Final equity, Max drawdown, Markets (and Regimes when present).
-    Probabilities are percentages with their 95% Wilson interval, money is whole dollars with
-    thousands separators, drawdowns are percentages of peak equity, ``-`` marks a missing value.
-    """
-    from tabulate import tabulate
-
-    def table(rows, headers=(), align=None):
-        return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
-                        colalign=align)
-
-    s = summary
-    horizon = s.get("horizon_days")
-    years = f"{horizon / TRADING_DAYS:.2f}" if horizon is not None else _DASH
-    seed = s.get("seed")
-    head = (f"{s.get('name') or 'scenario'}: {_int(s.get('paths'))} paths, "
-            f"seed {_DASH if seed is None else seed}, "
-            f"horizon {_int(horizon)} days ({years} y), capital {_money(s.get('capital'))}")
-    parts = [head]
-    hist = s.get("history")
-    if hist:
-        line = (f"price model: {hist.get('mode')} of real history, {_int(hist.get('dates'))} dates"
-                + (f" {hist['first']} .. {hist['last']}" if hist.get("first") else "")
-                + f", {_int(hist.get('independent_horizons'))} independent horizons")
-        if hist.get("mode") == "bootstrap":
-            line += f", mean block {hist.get('block_days', 1):g} days"
-        else:
-            line += ("; paths are overlapping windows: intervals are the union of a "
-                     "moving-block bootstrap over start dates and Wilson at the independent "
-                     "horizons")
-        parts.append(line)
-    parts.append("")
-
-    ruin = s["ruin"]
-    parts += ["Ruin", table([
-        ["P(ruin)", _pct(ruin.get("probability")), _ci(ruin.get("ci95"))],
-        ["P(blown, equity <= 0)", _pct(ruin.get("blown_probability")),
-         _ci(ruin.get("blown_ci95"))],
-        ["Day of ruin p10 / median / p90",
-         f"{_int(ruin.get('day_p10'))} / {_int(ruin.get('day_median'))} / "
-         f"{_int(ruin.get('day_p90'))}", ""],
-    ], headers=("", "value", "95% CI"), align=("left", "right", "left")), ""]
-
-    mc = s["margin_calls"]
-    parts += ["Margin calls", table([
-        ["P(at least one)", _pct(mc.get("probability_any")), _ci(mc.get("ci95"))],
-        ["Mean per path", _num(mc.get("mean_per_path"), ",.3f"), ""],
-        ["Per year", _num(mc.get("per_year"), ",.3f"), ""],
-    ], headers=("", "value", "95% CI"), align=("left", "right", "left")), ""]
-
-    if s.get("tiers"):
-        rows = [[t.get("index", i), _at(t.get("at")), _pct(t.get("probability_reached")),
-                 _ci(t.get("ci95")) if t.get("ci95") else _DASH,
-                 _int(t.get("days_p10")), _int(t.get("days_median")), _int(t.get("days_p90"))]
-                for i, t in enumerate(s["tiers"])]
-        parts += ["Tiers (first day equity closes at or above the threshold)",
-                  table(rows, headers=("tier", "at", "P(reached)", "95% CI", "day p10",
-                                       "median", "p90"),
-                        align=("right", "right", "right", "left", "right", "right", "right")),
-                  ""]
-
-    fe = s["final_equity"]
-    keys = ("mean", "std", "p5", "p25", "median", "p75", "p95")
-    parts += ["Final equity", table([[_money(fe.get(k)) for k in keys]],
-                                    headers=("mean", "sd", "p5", "p25", "median", "p75", "p95"),
-                                    align=("right",) * 7), ""]
-
-    dd = s["max_drawdown"]
-    dkeys = [k for k in ("mean", "p5", "median", "p95", "max") if k in dd]
-    parts += ["Max drawdown (fraction of peak equity)",
-              table([[_pct(dd.get(k), 1) for k in dkeys]], headers=dkeys,
-                    align=("right",) * len(dkeys)), ""]
-
-    markets = s.get("markets") or {}
-    if markets:
-        rows = []
-        for name, mk in markets.items():
-            by = mk.get("skipped_by_reason") or {}
-            rows.append([name, _int(mk.get("trades")), _pct(mk.get("win_rate"), 1),
-                         _num(mk.get("avg_win_r"), "+.2f"), _num(mk.get("avg_loss_r"), "+.2f"),
-                         "/".join(_int(by.get(r)) for r in SKIP_REASONS), _alpha(mk)])
-        parts += ["Markets", table(rows, headers=("market", "trades", "win", "avg win R",
-                                                  "avg loss R", "skip risk/cap/funds", "alpha"),
-                                   align=("left", "right", "right", "right", "right", "right",
-                                          "left")), ""]
-        extra = [f"trades per path {_num(s.get('trades_per_path'), ',.1f')}"]
-        if s.get("win_rate") is not None:
-            extra.append(f"overall win rate {_pct(s['win_rate'], 1)}")
-        gaps = sum(int(mk.get("gap_fills") or 0) for mk in markets.values())
-        if gaps:
-            beyond = sum(int(mk.get("beyond_1r") or 0) for mk in markets.values())
-            extra.append(f"gap stop fills {gaps:,} ({beyond:,} beyond -1R)")
-        parts += ["; ".join(extra), ""]
-
-    cr = s.get("correlation_review")
-    if cr:
-        act = ("scale_risk " + _num(cr.get("scale_risk"), "g") if cr.get("action") == "scale_risk"
-               else str(cr.get("action")))
-        rows = [["Reviews (all paths)", _int(cr.get("reviews"))],
-                ["Share of reviews flagging a pair", _pct(cr.get("share_flagged"), 1)],
-                ["Days per path under a flag (mean)", _num(cr.get("days_flagged_per_path"),
-                                                           ",.1f")],
-                ["Share of days under a flag", _pct(cr.get("share_of_days_flagged"), 1)]]
-        for name, mk in markets.items():
-            c = mk.get("correlation") or {}
-            rows.append([f"{name}: entries reduced / skipped",
-                         f"{_int(c.get('entries_reduced'))} / {_int(c.get('entries_skipped'))}"])
-        parts += [f"Correlation review (every {cr.get('every_days')} days, window "
-                  f"{cr.get('window_days')}, limit {_num(cr.get('limit'), 'g')}, {act})",
-                  table(rows, headers=("", "value"), align=("left", "right")), ""]
-
-    if s.get("regimes"):
-        parts += ["Regimes", table(
-            [[r.get("name"), _pct(r.get("share_of_days"), 1), _int(r.get("spells")),
-              _num(r.get("mean_spell_days"), ",.1f")] for r in s["regimes"]],
-            headers=("regime", "share of days", "spells", "mean spell (days)"),
-            align=("left", "right", "right", "right")), ""]
-
-    return "\n".join(parts).rstrip() + "\n"

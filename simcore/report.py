@@ -22,7 +22,8 @@ from typing import Optional
 import numpy as np
 
 from .errors import ScenarioError
-from .metrics import _money, _pct   # dollars and percentages as the text tables write them
+from .text import (ci_span, diff_money, diff_pp, money, pct,   # as the text tables write them
+                   reference_label)
 
 __all__ = ["need_matplotlib", "check_plot_dir", "write_plot_dir", "write_csv", "csv_header",
            "run_report", "stress_report", "size_report", "write_text", "run_narrative",
@@ -141,13 +142,6 @@ def write_csv(out, path, chunk: int = 65536) -> int:
 
 # ---- words ----------------------------------------------------------------------------------
 
-def _ci(ci, digits: int = 2) -> str:
-    """An interval in running text: ``0.05-0.18%`` (the tables' form is metrics._ci)."""
-    if not ci or ci[0] is None:
-        return "-"
-    return f"{100 * ci[0]:.{digits}f}-{100 * ci[1]:.{digits}f}%"
-
-
 def run_narrative(d) -> list[str]:
     """Sentences saying what a run's numbers say (from the summary and the fan's median)."""
     from .figures import fan_quantiles, first_day_at_or_above
@@ -155,7 +149,7 @@ def run_narrative(d) -> list[str]:
     r = s["ruin"]
     out = []
     n = s["paths"]
-    txt = (f"P(ruin) is {_pct(r['probability'])} (95% CI {_ci(r['ci95'])}): "
+    txt = (f"P(ruin) is {pct(r['probability'])} (95% CI {ci_span(r['ci95'])}): "
            f"{r['paths_ruined']:,} of {n:,} paths were ruined within {s['horizon_days']} days")
     if r["day_median"] is not None:
         txt += f", the median of them on day {r['day_median']}"
@@ -179,29 +173,29 @@ def run_narrative(d) -> list[str]:
         if nxt is not None:
             day = first_day_at_or_above(med, float(nxt["at"]))
             if day is not None:
-                out.append(f"The median path reaches {_money(nxt['at'])} on day {day} (the "
+                out.append(f"The median path reaches {money(nxt['at'])} on day {day} (the "
                            f"fan's median line, over {of}).")
             else:
-                out.append(f"The median path does not reach {_money(nxt['at'])} within "
+                out.append(f"The median path does not reach {money(nxt['at'])} within "
                            f"{s['horizon_days']} days (the fan's median line, over {of}).")
-    out.append(f"5% of paths end below {_money(fe['p5'])}, half below "
-               f"{_money(fe['median'])}, and 5% above {_money(fe['p95'])} "
-               f"(starting from {_money(cap)}).")
+    out.append(f"5% of paths end below {money(fe['p5'])}, half below "
+               f"{money(fe['median'])}, and 5% above {money(fe['p95'])} "
+               f"(starting from {money(cap)}).")
     for t in s["tiers"]:
         if t["at"] is None or t["at"] <= cap:
             continue
         p = t["probability_reached"]
         if p:
-            out.append(f"{_pct(p, 1 if p >= 0.01 else 2)} of paths reach {_money(t['at'])} (median day "
+            out.append(f"{pct(p, 1 if p >= 0.01 else 2)} of paths reach {money(t['at'])} (median day "
                        f"{t['days_median']}).")
         else:
-            out.append(f"No path reaches {_money(t['at'])}.")
+            out.append(f"No path reaches {money(t['at'])}.")
     dd = s["max_drawdown"]
-    out.append(f"Half of the paths see a drawdown of at least {_pct(dd['median'], 0)} of their "
-               f"peak, one in twenty at least {_pct(dd['p95'], 0)}.")
+    out.append(f"Half of the paths see a drawdown of at least {pct(dd['median'], 0)} of their "
+               f"peak, one in twenty at least {pct(dd['p95'], 0)}.")
     mc = s["margin_calls"]
     out.append("No path meets a margin call." if not mc["probability_any"] else
-               f"{_pct(mc['probability_any'])} of paths meet at least one margin call "
+               f"{pct(mc['probability_any'])} of paths meet at least one margin call "
                f"({mc['per_year']:.3f} a year on average).")
     return out
 
@@ -217,11 +211,11 @@ def _sig(d) -> Optional[int]:
 def stress_narrative(result: dict) -> list[str]:
     rows = result["rows"]
     base = rows[0]
-    out = [f"The base case's P(ruin) is {_pct(base['ruin_probability'])} and 5% of its paths "
-           f"end below {_money(base['final_equity_p5'])}."]
+    out = [f"The base case's P(ruin) is {pct(base['ruin_probability'])} and 5% of its paths "
+           f"end below {money(base['final_equity_p5'])}."]
     if result.get("reference"):      # --review: each row against its own reference row
-        out[0] = (f"{base['name']}: P(ruin) {_pct(base['ruin_probability'])}, 5% of paths end "
-                  f"below {_money(base['final_equity_p5'])}. Differences are from the "
+        out[0] = (f"{base['name']}: P(ruin) {pct(base['ruin_probability'])}, 5% of paths end "
+                  f"below {money(base['final_equity_p5'])}. Differences are from the "
                   f"{result['reference']}.")
     st = [r for r in rows if r.get("vs_base")]
     frm = "its reference" if result.get("reference") else "the base"
@@ -232,14 +226,14 @@ def stress_narrative(result: dict) -> list[str]:
     # one path has no paired interval (ci95 None)
     ci = (f" (paired 95% CI {100 * v['ci95'][0]:+.2f} to {100 * v['ci95'][1]:+.2f})"
           if v["ci95"] else "")
-    out.append(f"The worst row for ruin is {worst['name']}: {_pct(worst['ruin_probability'])}, "
+    out.append(f"The worst row for ruin is {worst['name']}: {pct(worst['ruin_probability'])}, "
                f"{100 * v['diff']:+.2f} percentage points from {frm}{ci}"
                + ("." if not v["ci95"] else "; the rise is clear of chance." if _sig(v) > 0 else
                   "; the interval includes no change." if _sig(v) == 0 else "."))
     low = min(st, key=lambda r: r["final_equity_p5"])
     v = low["vs_base"]["final_equity_p5"]
-    out.append(f"The lowest p5 final equity is {low['name']}'s, {_money(low['final_equity_p5'])} "
-               f"({'+' if v['diff'] >= 0 else '-'}{_money(abs(v['diff']))} from {frm}).")
+    out.append(f"The lowest p5 final equity is {low['name']}'s, {money(low['final_equity_p5'])} "
+               f"({'+' if v['diff'] >= 0 else '-'}{money(abs(v['diff']))} from {frm}).")
     clear = [r["name"] for r in st if _sig(r["vs_base"]["ruin_probability"]) > 0]
     if clear:
         out.append(f"Rows whose ruin rises clear of chance: {', '.join(clear)}.")
@@ -250,15 +244,15 @@ def size_narrative(res: dict) -> list[str]:
     a = res["answer"]
     if a.get("capital") is None:
         out = ["No capital in the searched range "
-               f"({_money(res['range']['min_capital'])} to "
-               f"{_money(res['range']['max_capital'])}) meets every target."]
+               f"({money(res['range']['min_capital'])} to "
+               f"{money(res['range']['max_capital'])}) meets every target."]
     else:
-        out = [f"The least starting capital that meets every target is {_money(a['capital'])} "
-               f"(point estimate); {_money(a.get('capital_conservative'))} meets them at 95% "
+        out = [f"The least starting capital that meets every target is {money(a['capital'])} "
+               f"(point estimate); {money(a.get('capital_conservative'))} meets them at 95% "
                f"confidence."]
         if a.get("binding"):
             out.append(f"The binding target is {a['binding']}.")
-    out.append(f"The plan's own capital is {_money(res['capital'])}.")
+    out.append(f"The plan's own capital is {money(res['capital'])}.")
     out += [str(n) for n in res.get("notes", [])]
     return out
 
@@ -330,30 +324,30 @@ def _page(title: str, meta: dict, says: list, sections: list) -> str:
 def _run_tables(s: dict) -> str:
     r, mc = s["ruin"], s["margin_calls"]
     t1 = _table(["", "value", "95% CI"], [
-        ["P(ruin)", _pct(r["probability"]), _ci(r["ci95"])],
-        ["P(blown, equity <= 0)", _pct(r["blown_probability"]), _ci(r["blown_ci95"])],
+        ["P(ruin)", pct(r["probability"]), ci_span(r["ci95"])],
+        ["P(blown, equity <= 0)", pct(r["blown_probability"]), ci_span(r["blown_ci95"])],
         ["day of ruin p10 / median / p90",
          " / ".join("-" if r[k] is None else str(r[k])
                     for k in ("day_p10", "day_median", "day_p90")), ""],
-        ["P(at least one margin call)", _pct(mc["probability_any"]), _ci(mc["ci95"])],
+        ["P(at least one margin call)", pct(mc["probability_any"]), ci_span(mc["ci95"])],
         ["margin calls per year", f"{mc['per_year']:.3f}" if mc["per_year"] is not None
          else "-", ""]])
     t2 = _table(["tier", "at", "P(reached)", "95% CI", "day p10", "median", "p90"], [
-        [t["index"], _money(t["at"]) if isinstance(t["at"], (int, float)) else t["at"],
-         _pct(t["probability_reached"]), _ci(t["ci95"]),
+        [t["index"], money(t["at"]) if isinstance(t["at"], (int, float)) else t["at"],
+         pct(t["probability_reached"]), ci_span(t["ci95"]),
          *("-" if t[k] is None else t[k] for k in ("days_p10", "days_median", "days_p90"))]
         for t in s["tiers"]])
     fe, dd = s["final_equity"], s["max_drawdown"]
     t3 = _table(["final equity", "mean", "p5", "p25", "median", "p75", "p95"],
-                [["USD", *(_money(fe[k]) for k in ("mean", "p5", "p25", "median", "p75",
+                [["USD", *(money(fe[k]) for k in ("mean", "p5", "p25", "median", "p75",
                                                     "p95"))]])
     t4 = _table(["max drawdown", "mean", "p5", "median", "p95", "max"],
-                [["of peak", *(_pct(dd[k], 1) for k in ("mean", "p5", "median", "p95",
+                [["of peak", *(pct(dd[k], 1) for k in ("mean", "p5", "median", "p95",
                                                          "max"))]])
     n = max(s["paths"], 1)
     t5 = _table(["market", "trades / path", "win rate", "avg win R", "avg loss R",
                  "skipped / path (risk / cap / funds)"], [
-        [m, f"{v['trades'] / n:,.1f}", _pct(v["win_rate"], 1),
+        [m, f"{v['trades'] / n:,.1f}", pct(v["win_rate"], 1),
          "-" if v["avg_win_r"] is None else f"{v['avg_win_r']:+.2f}",
          "-" if v["avg_loss_r"] is None else f"{v['avg_loss_r']:+.2f}",
          " / ".join(f"{v['skipped_by_reason'][k] / n:,.1f}"
@@ -387,7 +381,7 @@ def run_report(d, meta: dict, figs: Optional[dict] = None) -> str:
     meta.setdefault("paths", s["paths"])
     meta.setdefault("seed", s["seed"])
     meta["extra"] = [("horizon", f"{s['horizon_days']} days ({s['horizon_years']:.2f} y)"),
-                     ("capital", _money(s["capital"]))]
+                     ("capital", money(s["capital"]))]
     sections = [("Tables", _run_tables(s))]
     sections += [("Figures", "".join(_img(f, caps[k], caps[k]) for k, f in figs.items()))]
     return _page(f"{s.get('name') or 'scenario'}: simrisk run", meta, run_narrative(d),
@@ -396,35 +390,24 @@ def run_report(d, meta: dict, figs: Optional[dict] = None) -> str:
 
 def stress_report(result: dict, meta: dict, figs: Optional[dict] = None) -> str:
     from .figures import stress_figures
-    from .stress import next_tier_index, reference_label
+    from .stress import next_tier_index
     k = next_tier_index(result)
     vs_l = reference_label(result)
     head = ["stress", "P(ruin)", f"{vs_l}, pp [95% CI]", "P(margin call)"]
     if k is not None:
-        head += [f"P(reach {_money(result['rows'][0]['tiers'][k]['at'])})", f"{vs_l}, pp"]
+        head += [f"P(reach {money(result['rows'][0]['tiers'][k]['at'])})", f"{vs_l}, pp"]
     head += ["p5 equity", f"{vs_l}, USD [95% CI]"]
-
-    def dp(v):
-        if v is None:
-            return ""
-        if not v["ci95"]:                   # one path: no paired interval
-            return f"{100 * v['diff']:+.2f}"
-        lo, hi = v["ci95"]
-        return f"{100 * v['diff']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}]"
 
     rows = []
     for r in result["rows"]:
         vs = r.get("vs_base")
-        row = [r["name"], _pct(r["ruin_probability"]),
-               dp(vs["ruin_probability"]) if vs else "",
-               _pct(r["margin_call_probability"])]
+        row = [r["name"], pct(r["ruin_probability"]),
+               diff_pp(vs["ruin_probability"]) if vs else "",
+               pct(r["margin_call_probability"])]
         if k is not None:
-            row += [_pct(r["tiers"][k]["probability_reached"]),
-                    dp(vs["tiers_reached"][k]) if vs else ""]
-        fe = vs["final_equity_p5"] if vs else None
-        row += [_money(r["final_equity_p5"]),
-                "" if fe is None else f"{fe['diff']:+,.0f} [{fe['ci95'][0]:+,.0f}, "
-                                      f"{fe['ci95'][1]:+,.0f}]"]
+            row += [pct(r["tiers"][k]["probability_reached"]),
+                    diff_pp(vs["tiers_reached"][k]) if vs else ""]
+        row += [money(r["final_equity_p5"]), diff_money(vs["final_equity_p5"]) if vs else ""]
         rows.append(row)
     descr = _table(["row", "stress"], [[r["name"], r["stress"]] for r in result["rows"]],
                    cls="left")
@@ -445,7 +428,7 @@ def _table_meta(meta: dict, result: dict, capital_label: str) -> dict:
     meta.setdefault("paths", result["paths"])
     meta.setdefault("seed", result["seed"])
     meta["extra"] = [("horizon", f"{result['horizon_days']} days"),
-                     (capital_label, _money(result["capital"]))]
+                     (capital_label, money(result["capital"]))]
     return meta
 
 
@@ -453,13 +436,13 @@ def size_report(res: dict, meta: dict) -> str:
     from .figures import size_figures
     trows = []
     for t in res["targets"]:
-        trows.append([t["label"], _money(t["point"]["capital"]),
-                      _money(t["conservative"]["capital"]),
-                      _money(t["optimistic"]["capital"])])
+        trows.append([t["label"], money(t["point"]["capital"]),
+                      money(t["conservative"]["capital"]),
+                      money(t["optimistic"]["capital"])])
     crow = []
     for r in res["curve"]:
-        crow.append([_money(r["capital"]), f"{r['paths']:,}", _pct(r["ruin"]["probability"]),
-                     _ci(r["ruin"]["ci95"])])
+        crow.append([money(r["capital"]), f"{r['paths']:,}", pct(r["ruin"]["probability"]),
+                     ci_span(r["ruin"]["ci95"])])
     cap = ("Each target's probability against starting capital (log scale), with 95% Wilson "
            "bands, the target level and the point and conservative answers.")
     figs = size_figures(res)

@@ -73,10 +73,10 @@ from .limits import MONEY_MAX
 from .metrics import wilson
 from ._plan import BLOCK_SIZE
 from .runner import block_plan, block_seed
+from .text import money_cents, pct   # error messages, target labels and notes
 
 __all__ = ["Target", "parse_reach", "make_targets", "resolve_range", "CapitalCurve",
-           "size_capital", "evaluate_curve", "format_sizing", "plot_sizing",
-           "DEFAULT_MAX_RUIN", "CRITERIA"]
+           "size_capital", "evaluate_curve", "plot_sizing", "DEFAULT_MAX_RUIN", "CRITERIA"]
 
 DEFAULT_MAX_RUIN = 0.05
 DEFAULT_GRID = 17
@@ -106,13 +106,13 @@ class Target:
 
     @property
     def label(self) -> str:
-        pct = _pct_txt(self.level)
+        level = pct(self.level, None)
         if self.kind == "ruin":
-            return f"P(ruin) <= {pct}"
+            return f"P(ruin) <= {level}"
         if self.kind == "margin_call":
-            return f"P(margin call) <= {pct}"
+            return f"P(margin call) <= {level}"
         within = f" in {self.within_days}d" if self.within_days is not None else ""
-        return f"P(reach {_money_txt(self.tier_at)}{within}) >= {pct}"
+        return f"P(reach {money_cents(self.tier_at)}{within}) >= {level}"
 
     @property
     def key(self) -> str:
@@ -215,8 +215,8 @@ def make_targets(plan: Plan, *, max_ruin: Optional[float] = None, reach: Sequenc
         k = next((j for j, a in enumerate(labels)
                   if a is not None and float(a) == float(at)), None)
         if k is None:
-            known = ", ".join(_money_txt(a) for a in labels if a is not None)
-            raise _bad("--reach", f"no tier at {_money_txt(at)} " + (
+            known = ", ".join(money_cents(a) for a in labels if a is not None)
+            raise _bad("--reach", f"no tier at {money_cents(at)} " + (
                 f"(the scenario's tiers are at: {known})" if known
                 else "(the scenario's tiers have no `at` threshold)"))
         if not math.isfinite(plan.tier_reach[k]):
@@ -250,7 +250,7 @@ def check_search(scenario, targets: Sequence[Target], *, min_capital: Optional[f
         try:
             build_plan(scenario.model_copy(update={"capital": float(c)}))
         except ScenarioError as e:
-            raise _bad(opt, f"at a capital of {_money_txt(c)}: {e}") from None
+            raise _bad(opt, f"at a capital of {money_cents(c)}: {e}") from None
     return lo, hi
 
 
@@ -267,8 +267,8 @@ def resolve_range(scenario, targets: Sequence[Target], min_capital: Optional[flo
             raise _bad(opt, f"must be a positive amount, got {v!r}")
     if min_capital is not None and max_capital is not None \
             and not float(min_capital) < float(max_capital):
-        raise _bad("--min-capital", f"must be below --max-capital ({_money_txt(min_capital)} "
-                                    f">= {_money_txt(max_capital)})")
+        raise _bad("--min-capital", f"must be below --max-capital ({money_cents(min_capital)} "
+                                    f">= {money_cents(max_capital)})")
     if min_capital is not None:
         lo = float(min_capital)
     else:
@@ -280,14 +280,14 @@ def resolve_range(scenario, targets: Sequence[Target], min_capital: Optional[flo
     if below is not None:
         if min_capital is not None and not lo > below:
             raise _bad("--min-capital", f"must be above the ruin level rules.ruin.below "
-                                        f"({_money_txt(below)}): an account that starts "
+                                        f"({money_cents(below)}): an account that starts "
                                         f"there is ruined at once")
         lo = max(lo, below * 1.05 if below > 0 else lo)
     hi = float(max_capital) if max_capital is not None else min(MONEY_MAX, max(
         10.0 * cap, *[1.05 * t.tier_at for t in targets if t.kind == "reach"], 0.0))
     if not lo < hi:
         which = "--max-capital" if max_capital is not None else "--min-capital"
-        raise _bad(which, f"the range is empty: {_money_txt(lo)} to {_money_txt(hi)}")
+        raise _bad(which, f"the range is empty: {money_cents(lo)} to {money_cents(hi)}")
     return lo, hi
 
 
@@ -568,7 +568,7 @@ def size_capital(scenario, targets: Sequence[Target], *, paths: Optional[int] = 
     if lo < float(scenario.capital) < hi:
         caps.append(float(scenario.capital))
     caps = sorted(set(caps))
-    say(f"coarse grid: {len(caps)} capitals from {_money_txt(lo)} to {_money_txt(hi)}, "
+    say(f"coarse grid: {len(caps)} capitals from {money_cents(lo)} to {money_cents(hi)}, "
         f"{coarse_paths:,} paths each")
     cc.evaluate(caps, coarse_paths)
     rungs = _rungs(coarse_paths, paths)
@@ -735,13 +735,13 @@ def _result(scenario, plan: Plan, cc: CapitalCurve, targets, paths, coarse_paths
             a = e[crit]
             if a["status"] == "not_reached":
                 notes.append(f"{e['label']}: the {crit} criterion fails at "
-                             f"{_money_txt(a['bracket'][0])}, the top of the range; "
+                             f"{money_cents(a['bracket'][0])}, the top of the range; "
                              f"raise --max-capital")
             elif a["status"] == "holds_everywhere":
                 tpp = a["at_answer"]["trades_per_path"] if a["at_answer"] else None
                 w = e.get("worst")
                 notes.append(f"{e['label']}: the {crit} criterion holds at every evaluated "
-                             f"capital down to {_money_txt(lo)} (the bottom of the search range)"
+                             f"capital down to {money_cents(lo)} (the bottom of the search range)"
                              + ("; the plan takes no trade there" if tpp == 0 else
                                 f"; the plan averages {tpp:.1f} trades per path there"
                                 if tpp is not None else "")
@@ -749,19 +749,19 @@ def _result(scenario, plan: Plan, cc: CapitalCurve, targets, paths, coarse_paths
                                 "; it never happened at any evaluated capital"
                                 if w["count"] == 0 else
                                 f"; the highest estimate on the curve is "
-                                f"{_pct_txt(w['probability'], 2)} at {_money_txt(w['capital'])}"))
+                                f"{pct(w['probability'], 2)} at {money_cents(w['capital'])}"))
         hb = e["point"]["holds_below"]
         if hb is not None and e["point"]["status"] == "ok":
             row = cc.points[hb]
-            notes.append(f"{e['label']}: not monotone -- also met at {_money_txt(hb)} and some "
+            notes.append(f"{e['label']}: not monotone -- also met at {money_cents(hb)} and some "
                          f"lower capitals (the plan averages "
                          f"{row.extra['trades_per_path']:.1f} trades per path at "
-                         f"{_money_txt(hb)}), but not at {_money_txt(e['point']['bracket'][0])}")
+                         f"{money_cents(hb)}), but not at {money_cents(e['point']['bracket'][0])}")
         hc = e["conservative"]["holds_below"]
         if hc is not None and e["conservative"]["status"] == "ok":
             notes.append(f"{e['label']}: the conservative (95%) criterion is not monotone "
-                         f"-- also met at {_money_txt(hc)} and some lower capitals, but not at "
-                         f"{_money_txt(e['conservative']['bracket'][0])}")
+                         f"-- also met at {money_cents(hc)} and some lower capitals, but not at "
+                         f"{money_cents(e['conservative']['bracket'][0])}")
     if not converged:
         notes.append("the refinement stopped after its round limit; brackets may be wider than "
                      "the tolerance")
@@ -790,7 +790,7 @@ def _result(scenario, plan: Plan, cc: CapitalCurve, targets, paths, coarse_paths
 
 
 # ---------------------------------------------------------------------------------------------
-# table
+# JSON numbers (the human report is simcore.text.format_sizing)
 # ---------------------------------------------------------------------------------------------
 def _num_json(x):
     if x is None:
@@ -799,110 +799,6 @@ def _num_json(x):
     if not math.isfinite(x):
         return None
     return int(x) if x.is_integer() and abs(x) < 2**53 else x
-
-
-def _money_txt(x) -> str:
-    if x is None:
-        return "-"
-    x = float(x)
-    if abs(x) >= 100 or x.is_integer():
-        return f"${x:,.0f}"
-    return f"${x:,.2f}"
-
-
-def _pct_txt(x, digits: Optional[int] = None) -> str:
-    if x is None:
-        return "-"
-    v = 100.0 * float(x)
-    if digits is None:
-        s = f"{v:.4f}".rstrip("0").rstrip(".")
-        return f"{s}%"
-    return f"{v:.{digits}f}%"
-
-
-def _ci_txt(ci, digits: int = 2) -> str:
-    return f"[{100 * ci[0]:.{digits}f}, {100 * ci[1]:.{digits}f}]"
-
-
-def format_sizing(res: dict) -> str:
-    """The human-readable report of :func:`size_capital`: the evaluated curve, then the answer
-    per target and overall, then the cost."""
-    from tabulate import tabulate
-
-    def table(rows, headers, align):
-        return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
-                        colalign=align)
-
-    head = (f"{res.get('name') or 'scenario'}: starting capital, seed {res['seed']}, "
-            f"{res['paths']:,} paths (coarse grid {res['coarse_paths']:,}), horizon "
-            f"{res['horizon_days']} days; scenario capital {_money_txt(res['capital'])}")
-    parts = [head, ""]
-
-    tiers = res["curve"][0]["tiers"] if res["curve"] else []
-    extra_t = [i for i, t in enumerate(res["targets"])
-               if t["kind"] == "reach" and t.get("within_days") is not None]
-    headers = (["capital", "paths", "P(ruin)", "95% CI (%)", "P(margin call)"]
-               + [f"reach {_money_txt(t['at'])}" for t in tiers]
-               + [f"{_money_txt(res['targets'][i]['tier_at'])} in "
-                  f"{res['targets'][i]['within_days']}d" for i in extra_t]
-               + ["trades/path"])
-    rows = []
-    for r in res["curve"]:
-        rows.append([_money_txt(r["capital"]), f"{r['paths']:,}",
-                     _pct_txt(r["ruin"]["probability"], 2), _ci_txt(r["ruin"]["ci95"]),
-                     _pct_txt(r["margin_call"]["probability"], 2)]
-                    + [_pct_txt(t["probability"], 1) for t in r["tiers"]]
-                    + [_pct_txt(r["targets"][i]["probability"], 1) for i in extra_t]
-                    + [f"{r['trades_per_path']:,.1f}"])
-    parts += ["Curve (common random numbers: the same paths at every capital)",
-              table(rows, headers, ["right"] * 3 + ["left"] + ["right"] * (len(headers) - 4)),
-              ""]
-
-    def cap(a):
-        if a["status"] == "not_reached":
-            return f"> {_money_txt(a['bracket'][0])}"
-        s = _money_txt(a["capital"])
-        return s + (" (min)" if a["status"] == "holds_everywhere" else "")
-
-    def at(a):
-        x = a.get("at_answer")
-        if not x:
-            return "-"
-        return f"{_pct_txt(x['probability'], 2)} {_ci_txt(x['ci95'])}"
-
-    def _range_txt(lo, hi):
-        if lo["capital"] is None or hi["capital"] is None:
-            return "-"
-        return f"{_money_txt(lo['capital'])} - {_money_txt(hi['capital'])}"
-
-    arows = []
-    for t in res["targets"]:
-        arows.append([t["label"], cap(t["point"]), cap(t["conservative"]),
-                      _range_txt(t["optimistic"], t["conservative"]),
-                      at(t["point"]), at(t["conservative"])])
-    ans = res["answer"]
-    arows.append(["overall (largest)", _money_txt(ans["capital"]) if ans["capital"] is not None
-                  else "not reached", _money_txt(ans["capital_conservative"])
-                  if ans["capital_conservative"] is not None else "not reached",
-                  f"{_money_txt(ans['capital_optimistic'])} - "
-                  f"{_money_txt(ans['capital_conservative'])}", "", ""])
-    parts += [f"Least starting capital: beyond it every evaluated capital meets the target "
-              f"(answers resolved to {_pct_txt(res['tolerance'])}, or a quarter of the 95% "
-              f"range if wider)",
-              table(arows, ["target", "point estimate", "conservative (95%)", "95% range",
-                            "at point", "at conservative"],
-                    ["left", "right", "right", "right", "left", "left"]), ""]
-    for n in res.get("notes", ()):
-        parts.append(f"note: {n}")
-    if res.get("notes"):
-        parts.append("")
-    c = res["cost"]
-    parts.append(f"cost: {c['paths_simulated']:,} paths simulated = "
-                 f"{c['path_equivalents']:.2f} x one run of {c['plain_run_paths']:,} paths "
-                 f"({c['evaluations']} capitals, {c['full_evaluations']} at full paths)")
-    if res.get("plot"):
-        parts.append(f"plot: {res['plot']}")
-    return "\n".join(parts).rstrip() + "\n"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._plan import BOTH, CORR_OFF, CORR_SCALE, SHORT, BlockOutput, Plan
 from ._linalg import psd_cholesky  # noqa: F401  (re-exported: stress rows factor spikes)
-from .metrics import Z95, _money, _pct
+from .metrics import Z95
 
 
 @dataclass(frozen=True)
@@ -355,29 +355,6 @@ def run_review_stress(plan: Plan, reviews: Sequence[Optional[int]], stresses: Se
             "reference_label": f"vs review {review_label(reviews[0])}"}
 
 
-def reference_label(result: dict) -> str:
-    """What a stress table's differences are taken from, as a column label."""
-    return result.get("reference_label") or "vs base"
-
-
-# ---- the human table ---------------------------------------------------------------------
-
-def _dpct(d) -> str:
-    """A paired difference in percentage points with its interval."""
-    if d is None:
-        return ""
-    lo, hi = d["ci95"] if d.get("ci95") else (None, None)
-    core = f"{100 * d['diff']:+.2f}"
-    return core if lo is None else f"{core} [{100 * lo:+.2f}, {100 * hi:+.2f}]"
-
-
-def _dmoney(d) -> str:
-    if d is None:
-        return ""
-    lo, hi = d["ci95"]
-    return f"{d['diff']:+,.0f} [{lo:+,.0f}, {hi:+,.0f}]"
-
-
 def next_tier_index(result: dict) -> Optional[int]:
     """The first tier above the starting capital (the one a trader is working towards)."""
     tiers = result["rows"][0]["tiers"]
@@ -385,51 +362,3 @@ def next_tier_index(result: dict) -> Optional[int]:
         if t["at"] is not None and t["at"] > result["capital"]:
             return k
     return None
-
-
-def format_stress_table(result: dict) -> str:
-    """The ``simrisk stress`` table: one row per stress, differences from the base in
-    percentage points (or dollars) with paired 95% intervals."""
-    from tabulate import tabulate
-
-    k = next_tier_index(result)
-    rows = []
-    for r in result["rows"]:
-        vs = r.get("vs_base")
-        row = [r["name"], _pct(r["ruin_probability"]),
-               _dpct(vs["ruin_probability"]) if vs else "",
-               _pct(r["margin_call_probability"]),
-               _dpct(vs["margin_call_probability"]) if vs else ""]
-        if k is not None:
-            t = r["tiers"][k]
-            row += [_pct(t["probability_reached"]),
-                    "-" if t["days_median"] is None else str(t["days_median"])]
-        row += [_money(r["final_equity_p5"]), _dmoney(vs["final_equity_p5"]) if vs else ""]
-        rows.append(row)
-    ref = reference_label(result)
-    head = ["stress", "P(ruin)", f"{ref}, pp [95% CI]", "P(margin call)",
-            f"{ref}, pp [95% CI]"]
-    if k is not None:
-        at = result["rows"][0]["tiers"][k]["at"]
-        head += [f"P(reach ${at:,.0f})", "median day"]
-    head += ["p5 equity", f"{ref} [95% CI]"]
-    title = (f"{result.get('name') or 'scenario'}: stress test, {result['paths']:,} paths, "
-             f"seed {result['seed']}, {result['horizon_days']} days, capital "
-             f"${result['capital']:,.0f}")
-    notes = ("Every row uses the base row's random numbers (common random numbers); "
-             "intervals are paired (probabilities: Newcombe's score interval\n"
-             "for paired proportions; p5 equity: paired bootstrap).")
-    if result.get("reference"):
-        notes += (f"\nDifferences are from the row with {result['reference']} (review "
-                  "settings: rules.correlation_review).")
-        seen = set()
-        for r in result["rows"]:
-            if r["stress"] != "base" and r["stress"] not in seen:
-                seen.add(r["stress"])
-                notes += f"\n  {r['condition']}: {r['stress']}"
-    else:
-        for r in result["rows"][1:]:
-            if r["stress"] != r["name"]:
-                notes += f"\n  {r['name']}: {r['stress']}"
-    return "\n".join([title, "", tabulate(rows, headers=head, disable_numparse=True), "",
-                      notes])

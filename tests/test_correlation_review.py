@@ -367,7 +367,8 @@ def repo_root(monkeypatch):
 
 
 def test_run_reports_the_review_only_when_it_is_on(repo_root):
-    from simcore.metrics import format_table, summarize
+    from simcore.metrics import summarize
+    from simcore.text import format_table
     scn = parse_scenario(_scenario(None))
     plan_off = build_plan(scn)
     plan_on = build_plan(parse_scenario(_scenario(

@@ -571,7 +571,7 @@ def test_history_without_pandas_is_a_clear_error(monkeypatch):
 def test_model_table_has_each_tier_above_the_capital():
     """`run --model`'s columns carry the tier reach (with its interval and median day) of every
     tier above the starting capital, each model's own figure."""
-    from simcore.models import format_models
+    from simcore.text import format_models
     tiers = [{"at": 5000, "probability_reached": 1.0, "ci95": [0.99, 1.0], "days_median": 0},
              {"at": 7500, "probability_reached": 0.3386, "ci95": [0.3294, 0.3479],
               "days_median": 135}]

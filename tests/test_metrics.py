@@ -8,7 +8,8 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 
 from simcore._plan import BlockOutput, Plan
-from simcore.metrics import Z95, format_table, summarize, wilson
+from simcore.metrics import Z95, summarize, wilson, wilson_band
+from simcore.text import format_table
 
 
 # --------------------------------------------------------------------------------------------
@@ -81,6 +82,18 @@ def test_wilson_edges():
 def test_wilson_rejects_bad_counts(k, n):
     with pytest.raises(ValueError):
         wilson(k, n)
+
+
+@pytest.mark.parametrize("n", [1, 7, 500, 2048, 10_000])
+def test_wilson_band_is_wilson_element_by_element(n):
+    # the figures' vectorized bands are the very floats of the scalar interval
+    k = np.arange(n + 1)
+    lo, hi = wilson_band(k, n)
+    ref = np.array([wilson(int(i), n) for i in k])
+    assert (lo == ref[:, 0]).all() and (hi == ref[:, 1]).all()
+    assert wilson_band([], 5)[0].shape == (0,) and wilson_band([0], 0)[1].tolist() == [1.0]
+    with pytest.raises(ValueError):
+        wilson_band([0, n + 1], n)
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from simcore.metrics import _DASH as D
-from simcore.models import format_models, gbm_figures, parse_models
+from simcore.models import gbm_figures, parse_models
+from simcore.text import DASH as D, format_models
 
 
 def _summary(**over):

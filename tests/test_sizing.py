@@ -21,8 +21,9 @@ from simcore.errors import ScenarioError
 from simcore.runner import simulate
 from simcore.scenario import parse_scenario
 from simcore.sizing import (CapitalCurve, Target, _answer, _Point, evaluate_curve,
-                            format_sizing, make_targets, parse_reach, plot_sizing,
-                            resolve_range, size_capital)
+                            make_targets, parse_reach, plot_sizing, resolve_range,
+                            size_capital)
+from simcore.text import format_sizing
 
 BGK = 0.5826
 P0, PV, SIGMA, X = 100.0, 100.0, 0.25, 1000.0

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from simcore.build import build_plan
-from simcore.metrics import _money, summarize, wilson
+from simcore.metrics import summarize, wilson
 from simcore.runner import simulate
 from simcore.scenario import parse_scenario
+from simcore.text import money
 from test_stress_rows import SCN
 
 PATHS, SEED = 512, 4
@@ -86,7 +87,7 @@ def test_markets_figures(run):
 @pytest.mark.parametrize("x, text", [(0, "$0"), (0.6, "$1"), (-0.6, "-$1"), (-1234.4, "-$1,234"),
                                      (999.5, "$1,000"), (None, "-")])
 def test_money_cells(x, text):
-    assert _money(x) == text
+    assert money(x) == text
 
 
 def test_day_percentiles_by_hand():

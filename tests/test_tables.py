@@ -1,14 +1,13 @@
 """The rendered tables, cell by cell (issue 16): `simrisk run`'s report
-(metrics.format_table), the stress table (stress.format_stress_table) and the sizing report
-(sizing.format_sizing). Inputs are hand-made result dicts with known figures, so every
+(text.format_table), the stress table (text.format_stress_table) and the sizing report
+(text.format_sizing). Inputs are hand-made result dicts with known figures, so every
 expected cell is written out here from the documented format, not copied from the output."""
 import re
 
 import pytest
 
-from simcore.metrics import format_table
-from simcore.sizing import format_sizing
-from simcore.stress import format_stress_table
+from simcore.text import (NA, ci, ci_bare, ci_span, format_sizing, format_stress_table,
+                          format_table, money, money_cents, pct)
 
 
 def cells(text, label):
@@ -296,3 +295,17 @@ def test_sizing_overall_row_without_an_optimistic_answer():
     t = format_sizing(s)
     assert cells(t, "overall (largest)") == ["overall (largest)", "$6,400", "not reached",
                                              "- - -"]
+
+
+def test_shared_cells_keep_each_table_s_form():
+    # one formatter per kind of cell; where tables differ, the difference is a named choice
+    assert pct(0.012345) == "1.23%" and pct(0.05, None) == "5%" and pct(0.0125, None) == "1.25%"
+    assert pct(None) == "-" and pct(None, 1, NA) == "n/a"
+    assert ci([0.0005, 0.0018]) == "[0.05%, 0.18%]" and ci([None, 0.1]) == "-"
+    assert ci_bare([0.0005, 0.0018]) == "[0.05, 0.18]"
+    assert ci_span([0.0005, 0.0018]) == "0.05-0.18%" and ci_span(None) == "-"
+    assert money(-1234.4) == "-$1,234" and money(12.5) == "$12"
+    assert money_cents(12.5) == "$12.50" and money_cents(50) == "$50"
+    assert money_cents(50, trim_whole=False) == "$50.00"
+    assert money_cents(1234.5) == money_cents(1234.5, trim_whole=False) == "$1,234"
+

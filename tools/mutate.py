@@ -39,14 +39,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: each module's own fast test files (the slow-marked tests are excluded by pytest's addopts)
 TESTS = {
-    "metrics": ["tests/test_metrics.py", "tests/test_tables.py", "tests/test_summary_direct.py"],
+    "metrics": ["tests/test_metrics.py", "tests/test_summary_direct.py"],
     "edge": ["tests/test_edge.py", "tests/test_validation_gaps.py"],
     "build": ["tests/test_scenario.py", "tests/test_sizing_search.py",
               "tests/test_validation_gaps.py"],
     "scenario": ["tests/test_scenario.py", "tests/test_scenario_stress_keys.py",
                  "tests/test_include.py", "tests/test_validation_gaps.py"],
-    "sizing": ["tests/test_sizing.py", "tests/test_sizing_search.py", "tests/test_tables.py"],
-    "stress": ["tests/test_stress.py", "tests/test_stress_rows.py", "tests/test_tables.py"],
+    "sizing": ["tests/test_sizing.py", "tests/test_sizing_search.py"],
+    "stress": ["tests/test_stress.py", "tests/test_stress_rows.py"],
+    "text": ["tests/test_tables.py", "tests/test_models_table.py", "tests/test_summary_direct.py",
+             "tests/test_report_words.py"],
     "_kernel_python": ["tests/test_kernel_parity.py", "tests/test_corridor.py",
                        "tests/test_invariants.py", "tests/test_boundaries.py",
                        "tests/test_correlation_review.py", "tests/test_history.py"],
