@@ -71,7 +71,6 @@ from ._plan import BLOCK_SIZE, Plan
 from .errors import ScenarioError
 from .limits import MONEY_MAX
 from .metrics import wilson
-from ._plan import BLOCK_SIZE
 from .runner import block_plan, block_seed
 from .text import money_cents, pct   # error messages, target labels and notes
 

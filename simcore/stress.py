@@ -16,12 +16,12 @@ equity a paired bootstrap (:func:`paired_quantile_diff`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 
-from ._plan import BOTH, CORR_OFF, CORR_SCALE, SHORT, BlockOutput, Plan
+from ._plan import CORR_OFF, CORR_SCALE, SHORT, BlockOutput, Plan
 from ._linalg import psd_cholesky  # noqa: F401  (re-exported: stress rows factor spikes)
 from .metrics import Z95
 
