@@ -156,6 +156,9 @@ def _warnings(scn: Scenario) -> list[str]:
                 at = max(x for x, _ in needs)
                 out.append(f"{m}: no entry {where}: " + "; ".join(t for _, t in needs)
                            + f" (one {c} needs {usd(at)} of equity)")
+    pool = getattr(scn, "_history", None)
+    if pool is not None:        # rows the history reader dropped (calibrate prints the same)
+        out += [f"history: {text}" for text in (getattr(pool, "notes", None) or ())]
     return out
 
 

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ScenarioError
+from .limits import PRICE_MAX, PRICE_MIN
 
 __all__ = ["Bars", "read_bars", "align", "calibrate", "fragment_yaml",
            "spike_weight", "wilder_atr", "TRADING_DAYS", "MIN_DAYS", "MAX_GAP_DAYS"]
@@ -114,7 +115,7 @@ def _parse_dates(raw: pd.Series):
     return best
 
 
-def read_bars(path, *, max_bad_rows: int = 5) -> Bars:
+def read_bars(path, *, max_bad_rows: int = 5, bad_rows_option: Optional[str] = "--max-bad-rows") -> Bars:
     """Read and check one CSV of daily bars (SPEC 11). Raises :class:`ScenarioError` naming
     the file (and the line) for: an unreadable file, no date column, no close column, more
     than ``max_bad_rows`` bad rows, duplicate or unsorted dates, a gap of months, too few rows.
@@ -194,6 +195,9 @@ def read_bars(path, *, max_bad_rows: int = 5) -> Bars:
                     problem = f"{names[k]} {raw[k].iloc[i]!r} is not a number"
                 elif x <= 0:
                     problem = f"{names[k]} {raw[k].iloc[i]} is not positive"
+                elif not PRICE_MIN <= x <= PRICE_MAX:
+                    problem = (f"{names[k]} {raw[k].iloc[i]} is outside simrisk's price "
+                               f"limits [{PRICE_MIN:g}, {PRICE_MAX:g}]")
                 if problem:
                     break
             if problem is None and "high" in price and values["high"][i] < values["low"][i]:
@@ -204,8 +208,10 @@ def read_bars(path, *, max_bad_rows: int = 5) -> Bars:
     if len(bad) > max_bad_rows:
         line, problem = bad[0]
         n = len(bad)
+        limit = (f"more than {bad_rows_option} {max_bad_rows}" if bad_rows_option else
+                 f"more than the {max_bad_rows} that are dropped with a warning; mend the file")
         raise _err(src, line, f"{problem} ({n} bad row{'s' if n > 1 else ''} in the file, "
-                              f"more than --max-bad-rows {max_bad_rows})")
+                              f"{limit})")
     for line, problem in bad:
         notes.append(f"{src}, line {line}: {problem}; row dropped")
     n_no_price = int(no_price.sum())

@@ -150,6 +150,12 @@ def _read_bars_once(path, read_bars):
     return _BARS_CACHE[key]
 
 
+def _read_history_bars(path):
+    """calibrate's reader; a plan has no --max-bad-rows, so the error says so."""
+    from .calibrate import read_bars
+    return read_bars(path, bad_rows_option=None)
+
+
 def load_history(spec, markets, plan_source: str, horizon_days: int) -> HistoryData:
     """Read, align and pool the files of a ``history:`` spec for ``markets`` (the plan's
     market names, in order). Raises ScenarioError naming the field."""
@@ -175,7 +181,7 @@ def load_history(spec, markets, plan_source: str, horizon_days: int) -> HistoryD
     for m in markets:
         path = resolve_file(plan_source, files[m])
         try:
-            b = _read_bars_once(path, read_bars)
+            b = _read_bars_once(path, _read_history_bars)
         except ScenarioError as e:
             raise ScenarioError(f"history.files.{m}", f"{e.field}: {e.problem}") from None
         bars[m] = b

@@ -628,3 +628,33 @@ def test_a_history_file_is_read_once_while_it_is_unchanged(data_dir, monkeypatch
     os.utime(csv, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))     # the file changed
     load(data_dir)
     assert len(calls) == 2
+
+
+# ---- bad rows in a history file: dropped with a warning, as calibrate does ---------------------
+
+def _with_bad_rows(data_dir, name, rows):
+    df = pd.read_csv(data_dir / "sp500.csv", index_col=0).iloc[:600].copy()
+    for i, value in rows.items():
+        df.iloc[i, df.columns.get_loc("Close")] = value
+    df.to_csv(data_dir / name)
+    return load(data_dir, horizon_days=60,
+                history={"files": {"SP500": name}, "mode": "bootstrap"})
+
+
+def test_dropped_rows_are_plan_warnings(data_dir):
+    """A row the reader drops (a missing close, a price beyond simrisk's limits) is a plan
+    warning, printed on stderr and in --json's warnings, not silently lost."""
+    from simcore.build import _warnings
+    scn = _with_bad_rows(data_dir, "sp500_bad.csv", {28: float("nan"), 38: 1e300})
+    w = [x for x in _warnings(scn) if x.startswith("history:")]
+    assert len(w) == 2, w
+    assert "sp500_bad.csv, line 30" in w[0] and "row dropped" in w[0]
+    assert "line 40" in w[1] and "1e+300" in w[1] and "price limits" in w[1]
+
+
+def test_too_many_bad_rows_names_no_missing_option(data_dir):
+    with pytest.raises(ScenarioError) as e:
+        _with_bad_rows(data_dir, "sp500_worse.csv", {i: -1.0 for i in range(20, 27)})
+    assert e.value.field == "history.files.SP500"
+    assert "7 bad rows" in str(e.value) and "--max-bad-rows" not in str(e.value)
+    assert "mend the file" in str(e.value)
