@@ -31,10 +31,12 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
         models, report_file, plot_dir, csv_file):
     """Simulate FILE's plan: ruin, tier times, margin calls, drawdown, final equity."""
     from simcore import api
+    from simcore._files import note_input
     from simcore._files import atomic_path, output_set
     from simcore.errors import ScenarioError
 
     check_backend(backend, scheduler)
+    note_input(file)                  # never a destination, even with --force
     dest = None
     if equity_file is not None:       # before any work: a bad destination is a bad option
         dest = check_output(equity_file, force=force, suffixes=(".npy",),

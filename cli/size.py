@@ -43,9 +43,11 @@ def size(file, max_ruin, reach, max_margin_call, min_capital, max_capital, toler
     """Least starting capital for FILE's plan to meet its targets (ruin, tier reach, margin
     calls), searched on common random numbers; point estimate and 95%-conservative capital."""
     from simcore import api
+    from simcore._files import note_input
     from simcore.text import format_sizing
 
     check_backend(backend, scheduler)
+    note_input(file)                  # never a destination, even with --force
     # every option and the output file before any work, so that an error is one line
     outputs = check_report_opts(report_file, plot_dir, None, force=force, kind="size")
     spec = load(file, horizon)

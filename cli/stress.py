@@ -73,9 +73,11 @@ def stress(file, spike, adverse, vol_mult, tails, review, window, paths, seed, h
     else a default sweep (--spike 0.5,1 --adverse --vol-mult 2).
     """
     from simcore import api
+    from simcore._files import note_input
     from simcore.errors import ScenarioError
 
     check_backend(backend, scheduler)
+    note_input(file)                  # never a destination, even with --force
     # options first (they need no plan), so that an option error is one line
     spikes = _floats("--spike", spike, 0.0, 1.0) if spike is not None else []
     vols = _floats("--vol-mult", vol_mult, 0.0, 20.0, lo_open=True) if vol_mult is not None \

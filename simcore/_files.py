@@ -36,10 +36,13 @@ import tempfile
 
 from .errors import OutputConflict, ScenarioError
 
-__all__ = ["check_destination", "atomic_path", "output_set", "OutputConflict"]
+__all__ = ["check_destination", "atomic_path", "output_set", "OutputConflict", "note_input"]
 
 # destinations checked with force=True: the only ones a finished file may replace
 _may_replace: set[str] = set()
+# files this process has read as input (the plan, its includes, history CSVs): never a
+# destination, with or without --force
+_inputs: set[str] = set()
 # the pending (temporary, destination) pairs of the innermost output_set, or None
 _pending: contextvars.ContextVar = contextvars.ContextVar("simrisk_pending_outputs",
                                                          default=None)
@@ -47,6 +50,16 @@ _pending: contextvars.ContextVar = contextvars.ContextVar("simrisk_pending_outpu
 
 def _key(p: pathlib.Path) -> str:
     return os.path.realpath(os.fspath(p))
+
+
+def note_input(path) -> None:
+    """Record ``path`` as read by this command: :func:`check_destination` refuses it and a
+    finished output never replaces it, even with ``--force`` (simrisk never writes over
+    what it reads)."""
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        k = _key(pathlib.Path(os.fspath(path)))
+        _inputs.add(k)
+        _may_replace.discard(k)
 
 
 def check_destination(path, *, force: bool, suffixes: tuple[str, ...],
@@ -61,6 +74,10 @@ def check_destination(path, *, force: bool, suffixes: tuple[str, ...],
         raise ScenarioError(option, "the file name is empty")
     p = pathlib.Path(text)
     _may_replace.discard(_key(p))       # re-granted below only with force
+    if _key(p) in _inputs:
+        raise ScenarioError(option, f"{text} is a file this command reads (the plan, an "
+                                    "include or a history file); simrisk never writes over "
+                                    "its input: give another name")
     if p.is_dir():
         raise ScenarioError(option, f"{text} is a directory (give a file name)")
     if suffixes and p.suffix.lower() not in tuple(s.lower() for s in suffixes):
@@ -154,6 +171,9 @@ def _commit(pairs) -> None:
     :class:`OutputConflict` names them."""
     kept = []
     for tmp, dest in pairs:
+        if _key(dest) in _inputs:       # read during the run (an include, a history file)
+            kept.append((dest, _keep_beside(tmp, dest)))
+            continue
         if _key(dest) in _may_replace:
             os.replace(tmp, dest)
             continue
@@ -171,8 +191,10 @@ def _commit(pairs) -> None:
         tmp.unlink()
     if kept:
         raise OutputConflict("; ".join(
-            f"{d} appeared while simrisk ran and was left as it is; this run's file is {k}"
-            for d, k in kept))
+            (f"{d} is a file this command read and was left as it is"
+             if _key(d) in _inputs else
+             f"{d} appeared while simrisk ran and was left as it is")
+            + f"; this run's file is {k}" for d, k in kept))
 
 
 def _keep_beside(tmp: pathlib.Path, dest: pathlib.Path) -> pathlib.Path:

@@ -124,7 +124,9 @@ def read_bars(path, *, max_bad_rows: int = 5, bad_rows_option: Optional[str] = "
     positive, or High below Low; up to ``max_bad_rows`` of them are dropped, each named in a
     note. Rows without any price (holidays in FRED-style exports) and blank lines are skipped
     with one note. A file in descending date order (newest first) is read in reverse."""
+    from ._files import note_input
     src = str(path)
+    note_input(path)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False,
                          encoding="utf-8-sig")

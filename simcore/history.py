@@ -165,6 +165,7 @@ def load_history(spec, markets, plan_source: str, horizon_days: int) -> HistoryD
         raise ScenarioError("history", "reading price history needs pandas (install the "
                                        "history extra: pip install '.[history]' in the "
                                        "source tree)") from None
+    from ._files import note_input
     from .calibrate import align, read_bars
 
     files = spec.files
@@ -180,6 +181,7 @@ def load_history(spec, markets, plan_source: str, horizon_days: int) -> HistoryD
     notes = []
     for m in markets:
         path = resolve_file(plan_source, files[m])
+        note_input(path)                # never a destination (cached reads skip read_bars)
         try:
             b = _read_bars_once(path, _read_history_bars)
         except ScenarioError as e:

@@ -212,7 +212,9 @@ def with_overrides(scn: "Scenario", **fields) -> "Scenario":
 
 def load_scenario(path) -> "Scenario":
     """Read, parse and validate a scenario file. Raises ScenarioError only."""
+    from ._files import note_input
     src = str(path)
+    note_input(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -680,6 +682,8 @@ def _resolve_include(data: dict, source: str):
     path = Path(ref).expanduser()
     if not path.is_absolute():
         path = base / path
+    from ._files import note_input
+    note_input(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -254,3 +254,34 @@ def test_run_leaves_no_output_when_a_later_one_fails(tmp_path, monkeypatch):
                                  "--save-equity", str(tmp_path / "eq.npy")])
     assert r.exit_code == 1 and "No space left" in r.output and "Traceback" not in r.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_inputs_are_never_outputs_even_with_force(tmp_path):
+    """simrisk never writes over what it reads: the plan named as --csv is refused before any
+    work (exit 2); an include read during loading is left as it is when the run ends (exit 1,
+    this run's file kept beside it), each with --force."""
+    from click.testing import CliRunner
+
+    from simcore.cli.main import main
+    plan = files(tmp_path)
+    as_csv = tmp_path / "plan.csv"
+    as_csv.write_text(plan.read_text())
+    before = as_csv.read_text()
+    r = CliRunner().invoke(main, ["run", str(as_csv), "--paths", "16", "--csv", str(as_csv),
+                                  "--force"])
+    assert r.exit_code == 2 and "--csv:" in r.stderr and "never writes over" in r.stderr
+    assert as_csv.read_text() == before
+
+    frag = tmp_path / "frag.yaml"
+    frag_text = frag.read_text()
+    import simcore._files as f
+    f.note_input(tmp_path / "frag.csv")     # as an include or history file read mid-command
+    with pytest.raises(ScenarioError, match="never writes over"):
+        check_destination(tmp_path / "frag.csv", force=True, suffixes=(".csv",), option="--csv")
+    (tmp_path / "frag.csv").write_text("mine")
+    with pytest.raises(OutputConflict, match="a file this command read"):
+        with atomic_path(tmp_path / "frag.csv") as tmp:
+            tmp.write_text("ours")
+    assert (tmp_path / "frag.csv").read_text() == "mine"
+    assert (tmp_path / "frag.new.csv").read_text() == "ours"
+    assert frag.read_text() == frag_text
