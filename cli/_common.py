@@ -186,6 +186,18 @@ def check_output(path, *, force: bool, suffixes: tuple, option: str):
         raise BadInput(str(e)) from None
 
 
+def after_interrupt() -> None:
+    """After the first Ctrl-C has been handled (temporaries removed, the one-line message on
+    its way): a second one ends the process at once with status 130 and nothing more printed.
+    Without this, a second SIGINT while the interpreter waits for the workers' current block
+    printed a KeyboardInterrupt traceback from threading's shutdown."""
+    import signal
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, lambda *_: os._exit(EXIT_INTERRUPTED))
+
+
 def guard(fn):
     """Run a command body: user errors keep their exit status (2); a failed simulation or
     anything else is exit 1 with a one-line message (SIMRISK_DEBUG=1 shows the traceback);
@@ -197,6 +209,7 @@ def guard(fn):
         except click.ClickException:
             raise
         except KeyboardInterrupt:
+            after_interrupt()
             raise Interrupted() from None
         except Exception as e:  # noqa: BLE001 - the CLI's last line of defence
             from simcore.errors import OutputConflict, ScenarioError, SimulationError

@@ -11,7 +11,8 @@ import click
 
 from simcore._version import __version__
 
-from ._common import EXIT_INTERRUPTED, Interrupted, PipeClosed, is_broken_pipe, one_line
+from ._common import (EXIT_INTERRUPTED, Interrupted, PipeClosed, after_interrupt, is_broken_pipe,
+                      one_line)
 from .calibrate import calibrate
 from .run import run
 from .size import size
@@ -40,6 +41,7 @@ class _Group(click.Group):
             e.show()
             sys.exit(e.exit_code)
         except (click.exceptions.Abort, KeyboardInterrupt):
+            after_interrupt()
             click.echo(f"Error: {Interrupted().message}", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except OSError as e:

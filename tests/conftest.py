@@ -1,6 +1,8 @@
 import os
 import sys
 
+import pytest
+
 # plan_factory and other test helpers live beside the tests
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -23,3 +25,13 @@ def _example_history():
 
 
 _example_history()
+
+
+@pytest.fixture(autouse=True)
+def _keep_sigint_handler():
+    """The CLI makes a second Ctrl-C end the process at once once it has handled the first
+    (cli._common.after_interrupt); tests run it in-process, so put pytest's handler back."""
+    import signal
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, before)
