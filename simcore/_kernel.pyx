@@ -61,6 +61,27 @@ from numpy.random cimport bitgen_t
 
 import numpy as np
 
+# A stop request for every block running in this process (Ctrl-C, runner.run_tasks): read at
+# each path's start and each day's end, so a long block ends within a day of its paths. Not a
+# part of the model (the twin has none); a stopped block's outputs are incomplete and the
+# runner discards them.
+cdef extern from *:
+    """
+    static volatile int simrisk_stop_requested = 0;
+    """
+    int simrisk_stop_requested
+
+
+def request_stop():
+    """Ask every running block to end early (simulate_block then raises KeyboardInterrupt)."""
+    global simrisk_stop_requested
+    simrisk_stop_requested = 1
+
+
+def clear_stop():
+    global simrisk_stop_requested
+    simrisk_stop_requested = 0
+
 cdef double ATR_K = sqrt(8.0 / M_PI)
 cdef double WILDER_W = 1.0 / 14.0
 cdef double BRIDGE_QMAX = 37.0
@@ -1045,6 +1066,9 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
                 m.sq_ok = 0
 
         for p in range(n):
+            if simrisk_stop_requested:
+                status = -2
+                break
             mk = &S.mk[p * M]
             S.alive = 1
             S.cash = P.capital
@@ -1221,6 +1245,8 @@ cdef int run_block(const PlanC *P, OutC *O, const simrisk_pcg64 *blk, Py_ssize_t
 
                 # ---- F. day end: ATR, tiers reached, current tier ----------------------------
                 if k == P.spd - 1:
+                    if simrisk_stop_requested:
+                        break
                     finite = True
                     for i in range(M):
                         m = &mk[i]
@@ -1472,6 +1498,8 @@ def simulate_block(plan, streams, out):
     # the block's streams are only read: path p draws from each one advanced by p * 2^64
     with nogil:
         status = run_block(&P, &O, blk, n)
+    if status == -2:
+        raise KeyboardInterrupt("simcore kernel: stopped on request")
     if status != 0:
         raise MemoryError("simcore kernel: could not allocate block state")
     return out

@@ -322,10 +322,11 @@ def memory_available() -> float:
 
 def _time_kernel(plan, paths: int) -> float:
     """Seconds per asset-step of ``plan`` on this machine: one short block of the real
-    kernel (about 2 million asset-steps, some tens of milliseconds)."""
+    kernel (about 2 million asset-steps, some tens of milliseconds; at least one path-day, so
+    a plan with more than 2 million asset-steps a day times one path's first day)."""
     from .runner import _run_block, block_seed
 
-    n = int(min(paths, 256))
+    n = int(max(1, min(paths, 256, 2_000_000 // max(1, plan.spd * plan.M))))
     days = int(max(1, min(plan.n_days, 2_000_000 // max(1, n * plan.spd * plan.M))))
     short = plan.with_(n_days=days, win_hi=min(plan.win_hi, days))
     t0 = time.perf_counter()

@@ -105,18 +105,10 @@ def run_tasks(tasks, *, jobs: Optional[int] = None, backend: str = "threads",
     n_jobs = min(resolve_jobs(jobs), max(1, len(tasks)))   # never more threads than blocks
     if backend not in ("threads", "dask"):
         raise ValueError(f"backend: unknown backend {backend!r} (threads or dask)")
-    if backend == "threads" and (n_jobs == 1 or len(tasks) == 1):
-        outs = []
-        for plan, ss, n, rec in tasks:
-            outs.append(_run_block(plan, ss, n, rec))
-            if progress is not None:
-                progress(n)
-        check_finite(outs)
-        return outs
-
     if backend == "threads":
         # the standard library's thread pool (joblib's threading backend does the same work
-        # but costs ~0.2 s to import: a tenth of a whole run of the example)
+        # but costs ~0.2 s to import: a tenth of a whole run of the example). One job runs in
+        # a worker thread too, so that the main thread waits where Ctrl-C reaches it.
         from concurrent.futures import ThreadPoolExecutor
         pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="simrisk-block")
         try:
@@ -128,10 +120,16 @@ def run_tasks(tasks, *, jobs: Optional[int] = None, backend: str = "threads",
                 outs.append(out)
                 if progress is not None:
                     progress(out.ruined.shape[0])
-        finally:
-            # on an error or Ctrl-C, blocks not started are dropped (running ones end by
-            # themselves: the kernel cannot be interrupted mid-block)
-            pool.shutdown(wait=False, cancel_futures=True)
+        except BaseException:
+            # an error or Ctrl-C: blocks not started are dropped and running ones are asked
+            # to stop (they end within a day of their paths); their outputs are discarded.
+            # (The request reaches every block of this process: runs are not nested.)
+            from . import _kernel
+            _kernel.request_stop()
+            pool.shutdown(wait=True, cancel_futures=True)
+            _kernel.clear_stop()
+            raise
+        pool.shutdown(wait=False)
         check_finite(outs)
         return outs
 

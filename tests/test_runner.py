@@ -83,3 +83,47 @@ def test_common_random_numbers_survive_neutral_stress_features():
         out = runner.simulate(other, 2000, 3, jobs=2)
         for f in ("final_equity", "trades", "ruined", "max_dd"):
             np.testing.assert_array_equal(getattr(base, f), getattr(out, f), err_msg=f)
+
+
+# ---- a stop request (Ctrl-C) reaches running blocks ------------------------------------------
+
+def test_a_stop_request_ends_a_block_and_leaves_later_runs_untouched():
+    from simcore import _kernel
+    from simcore._plan import BlockOutput, block_streams
+    plan = random_plan(3)
+    ref = runner.simulate(plan, 64, 5, jobs=1)
+    out = BlockOutput.allocate(plan, 64)
+    _kernel.request_stop()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _kernel.simulate_block(plan, block_streams(runner.block_seed(5, 0)), out)
+    finally:
+        _kernel.clear_stop()
+    assert_identical(runner.simulate(plan, 64, 5, jobs=1), ref)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ctrl_c_stops_a_long_block_within_a_day_of_its_paths(jobs):
+    """A block of a plan with millions of steps a day took minutes; Ctrl-C waited for it.
+    Now the runner asks running blocks to stop, and they end at their next day end."""
+    import signal
+    import threading
+    import time
+    from simcore.build import build_plan
+    from simcore.scenario import parse_scenario
+    plan = build_plan(parse_scenario({     # a block takes minutes; a day of it ~5 ms
+        "name": "long block", "capital": 30000, "horizon_days": 400, "steps_per_day": 200_000,
+        "markets": {"SP500": {"price": 6000, "vol": 0.18}},
+        "strategies": {"SP500": {"direction": "long", "stop": {"atr": 1.0},
+                                 "target": {"r": 2.0}}},
+        "rules": {"risk_per_trade": 0.02}, "tiers": [{"contracts": {"MES": 1}}]}, "<test>"))
+    timer = threading.Timer(0.5, signal.pthread_kill,
+                            (threading.main_thread().ident, signal.SIGINT))
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.simulate(plan, 2048, 1, jobs=jobs)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 20.0        # (uninterrupted: well over a minute)
