@@ -663,6 +663,16 @@ def size_capital(scenario, targets: Sequence[Target], *, paths: Optional[int] = 
 # ---------------------------------------------------------------------------------------------
 # result dict
 # ---------------------------------------------------------------------------------------------
+def _paths_for_zero_bound(level: float) -> int:
+    """The fewest paths whose 95% Wilson upper bound with no event is <= ``level``:
+    z^2 / (n + z^2) <= level  <=>  n >= z^2 (1 - level) / level."""
+    from .metrics import Z95
+    n = max(1, math.ceil(Z95 * Z95 * (1.0 - level) / level))
+    while wilson(0, n)[1] > level:      # rounding at the edge
+        n += 1
+    return n
+
+
 def _prob_json(k: int, n: int) -> dict:
     lo, hi = wilson(k, n)
     return {"probability": k / n, "ci95": [lo, hi], "count": int(k)}
@@ -732,7 +742,16 @@ def _result(scenario, plan: Plan, cc: CapitalCurve, targets, paths, coarse_paths
     for e in tj:
         for crit in ("point", "conservative"):
             a = e[crit]
-            if a["status"] == "not_reached":
+            t = next(x for x in targets if x.label == e["label"])
+            floor = wilson(0, paths)[1]     # the 95% upper bound with no event at all
+            if (a["status"] == "not_reached" and crit == "conservative" and t.at_most
+                    and floor > t.level):
+                notes.append(f"{e['label']}: no capital can meet the conservative criterion "
+                             f"with {paths:,} paths: even no event in {paths:,} paths leaves a "
+                             f"95% upper bound of {pct(floor, 2)}, above the target; give more "
+                             f"--paths ({_paths_for_zero_bound(t.level):,} at the least, where "
+                             "the event never happens; more where it does)")
+            elif a["status"] == "not_reached":
                 notes.append(f"{e['label']}: the {crit} criterion fails at "
                              f"{money_cents(a['bracket'][0])}, the top of the range; "
                              f"raise --max-capital")

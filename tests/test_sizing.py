@@ -12,6 +12,7 @@ import json
 import math
 
 import numpy as np
+import yaml
 import pytest
 from click.testing import CliRunner
 
@@ -360,3 +361,23 @@ def test_notes_say_when_the_conservative_answer_is_not_monotone():
     note = [n for n in res["notes"] if "conservative (95%) criterion is not monotone --" in n]
     assert len(note) == 1
     assert f"${cons['holds_below']:,.0f}" in note[0] and f"${cons['bracket'][0]:,.0f}" in note[0]
+
+
+def test_a_target_below_what_the_paths_can_show_says_give_more_paths(tmp_path):
+    """P(margin call) <= 1% on 200 paths: even no margin call leaves a 95% upper bound of
+    1.88%, so no capital passes the conservative test; the note says more --paths (381 is the
+    least), not "raise --max-capital"."""
+    plan = tmp_path / "base.yaml"
+    plan.write_text(yaml.safe_dump({
+        "name": "base", "capital": 30000, "horizon_days": 20, "paths": 200,
+        "markets": {"SP500": {"price": 6000, "vol": 0.18}},
+        "strategies": {"SP500": {"direction": "long", "stop": {"atr": 1.0},
+                                 "target": {"r": 2.0}, "win_rate": 0.38}},
+        "rules": {"risk_per_trade": 0.02, "ruin": {"below_fraction": 0.5}},
+        "tiers": [{"contracts": {"MES": 1}}]}))
+    r = invoke(plan, "--max-margin-call", "0.01", "--json")
+    assert r.exit_code == 0, r.output
+    notes = [n for n in json.loads(r.stdout)["notes"] if "conservative" in n]
+    assert any("no capital can meet the conservative criterion with 200 paths" in n
+               and "1.88%" in n and "381 at the least" in n for n in notes), notes
+    assert not any("raise --max-capital" in n for n in notes), notes
