@@ -585,7 +585,15 @@ def load_for(source: PlanSource, horizon: Optional[int] = None) -> PlanSpec:
         spec = PlanSpec(base._replaced({"horizon_days": h}), compile=False)
     except ScenarioError as e:
         raise ScenarioError("horizon", str(e)) from None
-    spec.compiled                       # the plan's own errors, under their own names
+    try:
+        spec.compiled                   # the plan's own errors, under their own names ...
+    except ScenarioError as e:
+        try:
+            base.compiled               # ... unless only the new horizon brings them
+        except ScenarioError:
+            raise e from None
+        raise ScenarioError("horizon", f"{h:,} days is too long for this plan ({e.field}: "
+                                       f"{e.problem})") from None
     return spec
 
 

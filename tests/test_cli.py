@@ -248,3 +248,14 @@ def test_save_equity_paths(tmp_path):
     # never overwritten
     r3 = CliRunner().invoke(main, ["run", f, "--paths", "300", "--save-equity", str(target)])
     assert r3.exit_code == 2 and "--save-equity" in r3.stderr
+
+
+def test_a_horizon_too_long_for_the_plan_is_blamed_on_the_option(tmp_path):
+    """The plan is fine at its own horizon: --horizon is what makes it too long, so the error
+    names --horizon (it named a strategy's win_rate)."""
+    f = write(tmp_path, two_market_plan())
+    r = invoke("run", f, "--horizon", "100000000")
+    assert r.exit_code == 2 and r.stdout == ""
+    err = r.stderr.strip()
+    assert err.startswith("Error: --horizon: 100,000,000 days is too long for this plan (")
+    assert "\n" not in err and "Traceback" not in r.output
