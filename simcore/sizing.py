@@ -739,11 +739,10 @@ def _result(scenario, plan: Plan, cc: CapitalCurve, targets, paths, coarse_paths
     answer["binding"] = binding
 
     notes = []
-    for e in tj:
+    floor = wilson(0, paths)[1]             # the 95% upper bound with no event at all
+    for e, t in zip(tj, targets):
         for crit in ("point", "conservative"):
             a = e[crit]
-            t = next(x for x in targets if x.label == e["label"])
-            floor = wilson(0, paths)[1]     # the 95% upper bound with no event at all
             if (a["status"] == "not_reached" and crit == "conservative" and t.at_most
                     and floor > t.level):
                 notes.append(f"{e['label']}: no capital can meet the conservative criterion "
