@@ -31,8 +31,7 @@ def run(file, paths, seed, horizon, jobs, backend, scheduler, as_json, equity_fi
         models, report_file, plot_dir, csv_file):
     """Simulate FILE's plan: ruin, tier times, margin calls, drawdown, final equity."""
     from simcore import api
-    from simcore._files import note_input
-    from simcore._files import atomic_path, output_set
+    from simcore._files import atomic_path, note_input, output_set
     from simcore.errors import ScenarioError
 
     check_backend(backend, scheduler)

@@ -115,14 +115,16 @@ def _parse_dates(raw: pd.Series):
     return best
 
 
-def read_bars(path, *, max_bad_rows: int = 5, bad_rows_option: Optional[str] = "--max-bad-rows") -> Bars:
+def read_bars(path, *, max_bad_rows: int = 5,
+              bad_rows_option: Optional[str] = "--max-bad-rows") -> Bars:
     """Read and check one CSV of daily bars (SPEC 11). Raises :class:`ScenarioError` naming
     the file (and the line) for: an unreadable file, no date column, no close column, more
     than ``max_bad_rows`` bad rows, duplicate or unsorted dates, a gap of months, too few rows.
 
     A *bad row* is one with an unparsable date, a price that is not a number, missing or not
-    positive, or High below Low; up to ``max_bad_rows`` of them are dropped, each named in a
-    note. Rows without any price (holidays in FRED-style exports) and blank lines are skipped
+    positive or outside simrisk's price limits, or High below Low; up to ``max_bad_rows`` of
+    them are dropped, each named in a note (too many: the error names ``bad_rows_option``,
+    the caller's option for the limit, or none for a plan's history file). Rows without any price (holidays in FRED-style exports) and blank lines are skipped
     with one note. A file in descending date order (newest first) is read in reverse."""
     from ._files import note_input
     src = str(path)

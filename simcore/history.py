@@ -166,7 +166,7 @@ def load_history(spec, markets, plan_source: str, horizon_days: int) -> HistoryD
                                        "history extra: pip install '.[history]' in the "
                                        "source tree)") from None
     from ._files import note_input
-    from .calibrate import align, read_bars
+    from .calibrate import align
 
     files = spec.files
     for m in markets:
